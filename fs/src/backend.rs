@@ -1,0 +1,254 @@
+//! The `Backend` trait: everything the file system needs from the store below it.
+//!
+//! `aspen-fs` knows nothing of raft, networks or services. It sees a tree of entries
+//! addressed by `/`-separated keys relative to the `/kv` root ("" is that root), each
+//! with POSIX metadata and a byte value. The root crate implements this trait twice:
+//! for a node in the same process and for a client connection to a remote node.
+//!
+//! Calls block the calling thread until the store answers (or a bounded timeout
+//! expires inside the implementation). The file system calls them only from request
+//! threads, never while holding one of its own locks.
+
+use std::sync::mpsc::Receiver;
+
+/// What an entry is. Directories are explicit entries; a path is never both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// Metadata of one entry, without its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryAttr {
+    pub kind: EntryKind,
+    /// Length of the value in bytes (for a symlink, of its target; 0 for a directory).
+    pub size: u64,
+    /// Permission bits only (`0o7777` mask); the kind gives the file type.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Nanoseconds since the Unix epoch, stamped by the store on every change.
+    pub ctime_ns: i64,
+    /// Store revision at which this entry was created (etcd semantics).
+    pub create_revision: u64,
+    /// Store revision of the last change to this entry.
+    pub mod_revision: u64,
+    /// Number of changes since creation (1 after create).
+    pub version: u64,
+    /// Lease the entry is attached to, 0 for none.
+    pub lease: u64,
+}
+
+/// One entry with its value and stored user xattrs (names include the `user.` prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub attr: EntryAttr,
+    pub value: Vec<u8>,
+    pub xattrs: Vec<(String, Vec<u8>)>,
+}
+
+/// A page of a directory listing: `(name, attr)` of direct children in byte order of name.
+#[derive(Debug, Clone, Default)]
+pub struct DirPage {
+    pub entries: Vec<(String, EntryAttr)>,
+    /// True when more children follow the last one returned.
+    pub more: bool,
+}
+
+/// Precondition of a put, checked atomically by the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutCondition {
+    /// Create or replace (replace keeps `create_revision`, bumps `version`).
+    Any,
+    /// Fail with `AlreadyExists` if the key exists (O_EXCL, mkdir, symlink).
+    MustNotExist,
+    /// Fail with `Conflict` unless the entry's `mod_revision` equals this value.
+    ModRevision(u64),
+}
+
+/// A whole-entry write: value and metadata replaced in one command.
+#[derive(Debug, Clone)]
+pub struct PutRequest {
+    pub key: String,
+    pub kind: EntryKind,
+    pub value: Vec<u8>,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// `None`: the store stamps the current time.
+    pub mtime_ns: Option<i64>,
+    /// `None`: keep the stored xattrs of an existing entry (none for a new one).
+    pub xattrs: Option<Vec<(String, Vec<u8>)>>,
+    pub condition: PutCondition,
+}
+
+/// How an xattr write treats an existing attribute (setxattr flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XattrMode {
+    Upsert,
+    /// XATTR_CREATE: fail with `AlreadyExists` if present.
+    Create,
+    /// XATTR_REPLACE: fail with `NoData` if absent.
+    Replace,
+}
+
+/// A metadata change applied atomically to one existing entry (setattr, xattrs).
+#[derive(Debug, Clone, Default)]
+pub struct AttrChange {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Truncate or extend (with zeros) the value to this length. Files only.
+    pub size: Option<u64>,
+    /// `Some(None)`: the store's current time.
+    pub mtime_ns: Option<Option<i64>>,
+    pub set_xattr: Option<(String, Vec<u8>, XattrMode)>,
+    /// Fails with `NoData` when the attribute is absent.
+    pub remove_xattr: Option<String>,
+}
+
+/// What `delete` expects to remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteKind {
+    /// A file or symlink (unlink): `IsDir` for a directory.
+    NonDir,
+    /// An empty directory (rmdir): `NotDir` for others, `NotEmpty` when it has children.
+    EmptyDir,
+}
+
+/// renameat2 flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenameMode {
+    /// Replace the target if compatible (POSIX rename).
+    Replace,
+    /// RENAME_NOREPLACE: `AlreadyExists` if the target exists.
+    NoReplace,
+    /// RENAME_EXCHANGE: swap the two; both must exist.
+    Exchange,
+}
+
+/// File-system-wide figures for statfs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FsStats {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    pub available_bytes: u64,
+    pub total_files: u64,
+    pub free_files: u64,
+    /// Largest value a file may hold (EFBIG beyond).
+    pub max_value_bytes: u64,
+}
+
+/// A change applied to the store that this backend instance did not make itself.
+/// The file system uses it to invalidate kernel caches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub key: String,
+    /// True when the key no longer exists after the change.
+    pub deleted: bool,
+}
+
+/// Error categories; each maps to one errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    AlreadyExists,
+    NotDir,
+    IsDir,
+    NotEmpty,
+    NameTooLong,
+    TooBig,
+    InvalidInput,
+    PermissionDenied,
+    /// Compare-and-swap precondition failed.
+    Conflict,
+    NoData,
+    /// A directory rename that moves more entries than one command may carry.
+    CrossDevice,
+    /// No quorum: writes cannot be accepted right now.
+    ReadOnly,
+    NoSpace,
+    Unsupported,
+    /// Timeouts, lost connections, internal failures.
+    Io,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct BackendError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl BackendError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        BackendError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The errno a file-system call reports for this error.
+    pub fn errno(&self) -> i32 {
+        match self.kind {
+            ErrorKind::NotFound => libc::ENOENT,
+            ErrorKind::AlreadyExists => libc::EEXIST,
+            ErrorKind::NotDir => libc::ENOTDIR,
+            ErrorKind::IsDir => libc::EISDIR,
+            ErrorKind::NotEmpty => libc::ENOTEMPTY,
+            ErrorKind::NameTooLong => libc::ENAMETOOLONG,
+            ErrorKind::TooBig => libc::EFBIG,
+            ErrorKind::InvalidInput => libc::EINVAL,
+            ErrorKind::PermissionDenied => libc::EACCES,
+            ErrorKind::Conflict => libc::ESTALE,
+            ErrorKind::NoData => libc::ENODATA,
+            ErrorKind::CrossDevice => libc::EXDEV,
+            ErrorKind::ReadOnly => libc::EROFS,
+            ErrorKind::NoSpace => libc::ENOSPC,
+            ErrorKind::Unsupported => libc::EOPNOTSUPP,
+            ErrorKind::Io => libc::EIO,
+        }
+    }
+}
+
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// The store under the file system. Keys are relative to `/kv`; "" is its root directory,
+/// which always exists.
+pub trait Backend: Send + Sync + 'static {
+    /// Metadata of one entry, `None` when absent.
+    fn stat(&self, key: &str) -> BackendResult<Option<EntryAttr>>;
+
+    /// One entry with value and xattrs, `None` when absent.
+    fn get(&self, key: &str) -> BackendResult<Option<Entry>>;
+
+    /// Direct children of directory `dir`, names strictly after `after`, at most `limit`.
+    fn list(&self, dir: &str, after: Option<&str>, limit: usize) -> BackendResult<DirPage>;
+
+    /// Create or replace an entry. The parent directory must exist.
+    fn put(&self, req: PutRequest) -> BackendResult<EntryAttr>;
+
+    /// Change metadata (and, for `size`, the length) of an existing entry.
+    fn set_attr(&self, key: &str, change: AttrChange) -> BackendResult<EntryAttr>;
+
+    fn delete(&self, key: &str, kind: DeleteKind) -> BackendResult<()>;
+
+    /// Atomic rename of an entry (a directory moves with everything below it).
+    fn rename(&self, from: &str, to: &str, mode: RenameMode) -> BackendResult<()>;
+
+    fn stats(&self) -> BackendResult<FsStats>;
+
+    /// Names of the read-only files under `/cluster`.
+    fn cluster_files(&self) -> Vec<String>;
+
+    /// Current contents of `/cluster/<name>`.
+    fn cluster_file(&self, name: &str) -> BackendResult<Vec<u8>>;
+
+    /// Changes made by others (other nodes, other mounts, the CLI), in apply order.
+    /// Called once per mount; the receiver ends when the backend shuts down.
+    fn subscribe(&self) -> Receiver<Change>;
+}
