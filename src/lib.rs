@@ -1,0 +1,11 @@
+//! Aspen: a replicated key-value store (openraft on fjall) whose primary interface is a
+//! mounted file system. See DESIGN.md in the shared docs for the contract; each module
+//! says at its top what it owns.
+
+pub mod error;
+pub mod kv;
+pub mod limits;
+pub mod net;
+pub mod node;
+pub mod raft;
+pub mod store;

@@ -1,0 +1,133 @@
+//! Every bound Aspen enforces, in one place. Each name carries its unit.
+//!
+//! Limits that shape the replicated state (key and value sizes, history length) must be the
+//! same on every node of a cluster: they are constants, not flags, except the value limit a
+//! node enforces on the requests it accepts (`DEFAULT_MAX_VALUE_BYTES`, `--max-value-bytes`),
+//! which is checked before a command is proposed and never inside apply.
+
+// ---- keys and values (DESIGN.md section 3) ----
+
+/// Longest key (path below `/kv`), in bytes.
+pub const MAX_KEY_BYTES: usize = 4096;
+/// Longest single path component, in bytes (ENAMETOOLONG beyond).
+pub const MAX_NAME_BYTES: usize = 255;
+/// Default largest value a node accepts, in bytes (EFBIG beyond).
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// Hard ceiling for `--max-value-bytes`, in bytes: a value must fit one raft entry and frame.
+pub const MAX_VALUE_BYTES_CEILING: usize = 8 * 1024 * 1024;
+/// Most user xattrs on one entry.
+pub const MAX_XATTRS_PER_ENTRY: usize = 64;
+/// Longest xattr name, in bytes (Linux XATTR_NAME_MAX).
+pub const MAX_XATTR_NAME_BYTES: usize = 255;
+/// Largest xattr value, in bytes.
+pub const MAX_XATTR_VALUE_BYTES: usize = 64 * 1024;
+/// Longest symlink target, in bytes (Linux PATH_MAX).
+pub const MAX_SYMLINK_TARGET_BYTES: usize = 4096;
+
+// ---- commands ----
+
+/// Most operations in one transaction branch, and most compares.
+pub const MAX_TXN_OPS: usize = 128;
+/// Largest encoded size of the commands of one client request, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+/// Most entries a directory rename may move in one command (EXDEV beyond, like `mv` across
+/// file systems, which then copies).
+pub const MAX_RENAME_ENTRIES: usize = 10_000;
+/// Most keys one delete-prefix command removes; larger prefixes are refused.
+pub const MAX_DELETE_PREFIX_KEYS: usize = 100_000;
+/// Most keys attached to one lease.
+pub const MAX_KEYS_PER_LEASE: usize = 10_000;
+/// Shortest and longest lease TTL, in seconds.
+pub const MIN_LEASE_TTL_SECS: u64 = 1;
+pub const MAX_LEASE_TTL_SECS: u64 = 30 * 24 * 3600;
+/// Most leases one expiry command removes.
+pub const MAX_LEASES_PER_EXPIRY: usize = 256;
+/// How often the leader looks for expired leases, in milliseconds.
+pub const LEASE_CHECK_INTERVAL_MS: u64 = 250;
+
+// ---- reads ----
+
+/// Largest page a range or directory listing returns, in entries.
+pub const MAX_LIST_LIMIT: usize = 10_000;
+/// Page size when the caller gives none, in entries.
+pub const DEFAULT_LIST_LIMIT: usize = 1000;
+/// Largest total value bytes one listing page returns, in bytes.
+pub const MAX_LIST_PAGE_BYTES: usize = 8 * 1024 * 1024;
+
+// ---- watch history and streams ----
+
+/// Revisions of change history kept for watches that start in the past.
+pub const WATCH_HISTORY_REVISIONS: u64 = 10_000;
+/// Capacity of the in-process broadcast of applied changes, in apply batches.
+pub const EVENT_BROADCAST_CAPACITY: usize = 1024;
+/// Most events in one watch frame.
+pub const MAX_WATCH_EVENTS_PER_FRAME: usize = 256;
+
+// ---- proposals (group commit) ----
+
+/// Most client commands packed into one raft entry.
+pub const MAX_BATCH_COMMANDS: usize = 1024;
+/// Largest encoded size of one raft entry's commands, in bytes.
+pub const MAX_BATCH_BYTES: usize = 12 * 1024 * 1024;
+/// Proposals in flight through raft at once from one node.
+pub const MAX_INFLIGHT_PROPOSALS: usize = 4;
+/// Commands waiting for a batch slot before new ones are refused.
+pub const PROPOSAL_QUEUE_LEN: usize = 16_384;
+/// How long a client request may wait for a commit, in milliseconds (then EIO/timeout).
+pub const CLIENT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+
+// ---- raft ----
+
+pub const HEARTBEAT_INTERVAL_MS: u64 = 100;
+pub const ELECTION_TIMEOUT_MIN_MS: u64 = 500;
+pub const ELECTION_TIMEOUT_MAX_MS: u64 = 1000;
+/// Most log entries in one append-entries request.
+pub const MAX_APPEND_ENTRIES: u64 = 256;
+/// Size of one snapshot chunk on the wire, in bytes.
+pub const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
+/// Applied entries after which a new snapshot is built.
+pub const SNAPSHOT_EVERY_ENTRIES: u64 = 20_000;
+/// Log entries kept behind a snapshot so slow followers catch up without one.
+pub const LOG_KEPT_BEHIND_SNAPSHOT_ENTRIES: u64 = 5_000;
+/// Longest a snapshot transfer may take, in milliseconds.
+pub const SNAPSHOT_TIMEOUT_MS: u64 = 120_000;
+/// Largest single record inside a snapshot file, in bytes.
+pub const MAX_SNAPSHOT_RECORD_BYTES: usize = 64 * 1024 * 1024;
+/// Records written to the store per batch while installing a snapshot.
+pub const SNAPSHOT_INSTALL_BATCH_RECORDS: usize = 1024;
+
+// ---- transport ----
+
+/// Largest frame, header excluded, in bytes.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// Requests in flight on one connection (client side) before callers wait.
+pub const MAX_INFLIGHT_PER_CONNECTION: usize = 1024;
+/// Requests served concurrently for one connection (server side).
+pub const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 1024;
+/// Outgoing frames queued on one connection.
+pub const CONNECTION_SEND_QUEUE_FRAMES: usize = 1024;
+/// Connections a node serves at once.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Time allowed for the authentication handshake, in milliseconds.
+pub const HANDSHAKE_TIMEOUT_MS: u64 = 5_000;
+/// Time allowed to open a TCP connection, in milliseconds.
+pub const CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// Timeout for vote and small peer RPCs, in milliseconds.
+pub const PEER_RPC_TIMEOUT_MS: u64 = 2_000;
+/// Bytes of the random challenge in the handshake.
+pub const NONCE_BYTES: usize = 32;
+/// Largest secret or token file, in bytes.
+pub const MAX_SECRET_FILE_BYTES: u64 = 4096;
+/// Fewest bytes a cluster secret or client token must have.
+pub const MIN_SECRET_BYTES: usize = 16;
+/// Hops a forwarded request may take to find the leader.
+pub const MAX_FORWARD_HOPS: u8 = 2;
+/// Attempts a client makes (following leader hints and reconnecting) before giving up.
+pub const CLIENT_MAX_ATTEMPTS: u32 = 20;
+/// Pause between client retries, in milliseconds.
+pub const CLIENT_RETRY_BACKOFF_MS: u64 = 100;
+
+// ---- cluster membership ----
+
+/// How long `--join` waits for a learner to catch up before promoting it, in milliseconds.
+pub const JOIN_CATCH_UP_TIMEOUT_MS: u64 = 60_000;
