@@ -1,0 +1,286 @@
+//! Directory handles and listings: opendir, readdir, readdirplus, releasedir.
+//!
+//! Offsets are positions in the listing (0 is ".", 1 is "..", children follow in the
+//! backend's name order); the entry at position p is returned with offset p + 1, the
+//! position of the next one. A `/kv` listing is read page by page through
+//! `Backend::list`, continuing after the last name fetched (kept in the handle), so
+//! directories of any size list completely and pages stay stable under changes.
+
+use std::time::Duration;
+
+use fuser::{Errno, FileAttr, FileType};
+
+use super::{backend_errno, AspenFs, OpResult};
+use crate::attr;
+use crate::handle::DirState;
+use crate::inode::Place;
+use crate::limits::{READDIR_PAGE_ENTRIES, UNKNOWN_INO};
+use crate::tree::{valid_backend_name, Tree, ROOT_INO};
+
+/// Where listed entries go: a readdir or a readdirplus reply.
+pub(crate) trait DirSink {
+    /// Whether entries carry attributes (readdirplus); the kernel then counts a
+    /// lookup for every entry added, "." and ".." excepted.
+    fn plus(&self) -> bool;
+
+    /// Adds one entry; true when the reply is full and the entry was not added.
+    fn add(&mut self, name: &str, offset: u64, attr: &FileAttr, ttl: Duration) -> bool;
+}
+
+/// An entry of a directory that is not backed by `/kv`.
+enum Fixed {
+    Dot,
+    DotDot,
+    Tree(Tree),
+    Cluster(String),
+}
+
+impl AspenFs {
+    pub(crate) fn do_opendir(&self, ino: u64) -> OpResult<u64> {
+        if let Place::In(Tree::Cluster, p) = self.place(ino)? {
+            if !p.is_empty() {
+                return Err(Errno::ENOTDIR);
+            }
+        }
+        let fh = self.handles.open_dir(ino)?;
+        if let Err(e) = self.inodes.open(ino) {
+            self.handles.close_dir(fh)?;
+            return Err(e);
+        }
+        Ok(fh)
+    }
+
+    pub(crate) fn do_releasedir(&self, fh: u64) -> OpResult<()> {
+        if let Some(h) = self.handles.close_dir(fh)? {
+            self.inodes.close(h.ino)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn do_readdir(
+        &self,
+        ino: u64,
+        fh: u64,
+        offset: u64,
+        sink: &mut dyn DirSink,
+    ) -> OpResult<()> {
+        let h = self.handles.dir(fh)?;
+        if h.ino != ino {
+            return Err(Errno::EBADF);
+        }
+        let place = self.place(ino)?;
+        let parent = match self.inodes.parent(ino)? {
+            Some(p) if p != 0 => p,
+            _ => ROOT_INO,
+        };
+        match place {
+            Place::In(Tree::Kv, key) => {
+                let mut st = h.take()?;
+                let result = self.fill_kv(&mut st, ino, parent, &key, offset, sink);
+                h.restore(st)?;
+                result
+            }
+            other => self.fill_fixed(ino, parent, &other, offset, sink),
+        }
+    }
+
+    fn dot_attr(&self, ino: u64) -> FileAttr {
+        attr::synthesized(ino, FileType::Directory, 0o755, 0, std::time::UNIX_EPOCH)
+    }
+
+    fn fill_fixed(
+        &self,
+        ino: u64,
+        parent: u64,
+        place: &Place,
+        offset: u64,
+        sink: &mut dyn DirSink,
+    ) -> OpResult<()> {
+        let mut items = vec![Fixed::Dot, Fixed::DotDot];
+        match place {
+            Place::Root => items.extend(Tree::ALL.into_iter().map(Fixed::Tree)),
+            Place::In(Tree::Cluster, p) if p.is_empty() => items.extend(
+                self.backend
+                    .cluster_files()
+                    .into_iter()
+                    .filter(|n| valid_backend_name(n))
+                    .map(Fixed::Cluster),
+            ),
+            Place::In(_, p) if p.is_empty() => {}
+            Place::In(_, _) => return Err(Errno::ENOTDIR),
+        }
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let ttl = self.settings.attr_ttl;
+        for (i, item) in items.iter().enumerate().skip(start) {
+            let off = i as u64 + 1;
+            let full = match item {
+                Fixed::Dot => sink.add(".", off, &self.dot_attr(ino), ttl),
+                Fixed::DotDot => sink.add("..", off, &self.dot_attr(parent), ttl),
+                Fixed::Tree(t) => {
+                    let a = if sink.plus() {
+                        self.fixed_dir_attr(Some(*t))?
+                    } else {
+                        self.dot_attr(t.ino())
+                    };
+                    sink.add(t.name(), off, &a, ttl)
+                }
+                Fixed::Cluster(name) if sink.plus() => {
+                    let child = self.inodes.lookup(ino, name, FileType::RegularFile, None)?;
+                    let full = match self.cluster_attr(child, name) {
+                        Ok(a) => sink.add(name, off, &a, Duration::ZERO),
+                        Err(e) => {
+                            self.inodes.forget(child, 1)?;
+                            return Err(e);
+                        }
+                    };
+                    if full {
+                        self.inodes.forget(child, 1)?;
+                    }
+                    full
+                }
+                Fixed::Cluster(name) => {
+                    let child = self.inodes.peek(ino, name)?.unwrap_or(UNKNOWN_INO);
+                    let a = attr::synthesized(
+                        child,
+                        FileType::RegularFile,
+                        0o444,
+                        0,
+                        std::time::UNIX_EPOCH,
+                    );
+                    sink.add(name, off, &a, ttl)
+                }
+            };
+            if full {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn fill_kv(
+        &self,
+        st: &mut DirState,
+        ino: u64,
+        parent: u64,
+        key: &str,
+        offset: u64,
+        sink: &mut dyn DirSink,
+    ) -> OpResult<()> {
+        if !st.started || offset != st.next {
+            let rewind = st.started
+                && offset >= 2
+                && offset >= st.batch_start
+                && offset < st.next
+                && usize::try_from(offset - st.batch_start).is_ok_and(|k| k <= st.batch.len());
+            if rewind {
+                // The kernel kept only part of the last reply: give the rest again.
+                let keep = usize::try_from(offset - st.batch_start).unwrap_or(0);
+                for e in st.batch.drain(keep..).rev() {
+                    st.pending.push_front(e);
+                }
+                st.next = offset;
+            } else {
+                *st = DirState {
+                    started: true,
+                    more: true,
+                    ..DirState::default()
+                };
+                self.skip_kv(st, key, offset)?;
+            }
+        }
+        let ttl = self.settings.attr_ttl;
+        st.batch.clear();
+        while st.next < 2 {
+            let (name, a) = if st.next == 0 {
+                (".", self.dot_attr(ino))
+            } else {
+                ("..", self.dot_attr(parent))
+            };
+            if sink.add(name, st.next + 1, &a, ttl) {
+                st.batch_start = st.next;
+                return Ok(());
+            }
+            st.next += 1;
+        }
+        st.batch_start = st.next;
+        let mut added = 0usize;
+        loop {
+            let Some((name, a)) = st.pending.front() else {
+                if !st.more {
+                    return Ok(());
+                }
+                self.fetch_page(st, key)?;
+                continue;
+            };
+            let kind = attr::file_type(a.kind);
+            let (child, counted) = if sink.plus() {
+                match self.inodes.lookup(ino, name, kind, Some(a.clone())) {
+                    Ok(c) => (c, true),
+                    // Inode table full: return what fits so far.
+                    Err(e) if added == 0 => return Err(e),
+                    Err(_) => return Ok(()),
+                }
+            } else {
+                (self.inodes.peek(ino, name)?.unwrap_or(UNKNOWN_INO), false)
+            };
+            if sink.add(name, st.next + 1, &attr::from_entry(child, a), ttl) {
+                if counted {
+                    self.inodes.forget(child, 1)?;
+                }
+                return Ok(());
+            }
+            added += 1;
+            if let Some(e) = st.pending.pop_front() {
+                st.batch.push(e);
+            }
+            st.next += 1;
+        }
+    }
+
+    /// Positions a fresh listing at `offset` (after a seek or a restart).
+    fn skip_kv(&self, st: &mut DirState, key: &str, offset: u64) -> OpResult<()> {
+        st.next = offset.min(2);
+        while st.next < offset {
+            if st.pending.pop_front().is_some() {
+                st.next += 1;
+            } else if st.more {
+                self.fetch_page(st, key)?;
+            } else {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the next page of children to `pending`.
+    fn fetch_page(&self, st: &mut DirState, key: &str) -> OpResult<()> {
+        let mut page = self
+            .backend
+            .list(key, st.fetch_after.as_deref(), READDIR_PAGE_ENTRIES)
+            .map_err(backend_errno)?;
+        if page.entries.len() > READDIR_PAGE_ENTRIES {
+            page.entries.truncate(READDIR_PAGE_ENTRIES);
+            page.more = true;
+        }
+        let Some(last) = page.entries.last().map(|(n, _)| n.clone()) else {
+            st.more = false;
+            return Ok(());
+        };
+        if st.fetch_after.as_ref().is_some_and(|prev| last <= *prev) {
+            tracing::warn!(dir = key, "backend listing did not advance; ending it");
+            st.more = false;
+            return Ok(());
+        }
+        st.more = page.more;
+        let after = st.fetch_after.replace(last);
+        for (name, a) in page.entries {
+            let in_order = after.as_ref().is_none_or(|prev| name > *prev);
+            if in_order && valid_backend_name(&name) {
+                st.pending.push_back((name, a));
+            } else {
+                tracing::warn!(dir = key, name, "backend listed an invalid name; skipped");
+            }
+        }
+        Ok(())
+    }
+}

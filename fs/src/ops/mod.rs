@@ -1,0 +1,199 @@
+//! The file system's operations, independent of fuser's reply types.
+//!
+//! [`AspenFs`] owns the shared state of a mount (backend, inode table, handle table,
+//! settings). The operations live in submodules by theme and return `Result<_, Errno>`;
+//! `fuse.rs` is the thin adapter that implements `fuser::Filesystem` with them.
+//! Each operation resolves its inode to a [`Place`] and dispatches on the [`Tree`].
+
+mod dir;
+mod entry;
+mod file;
+pub(crate) mod fuse;
+mod meta;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use fuser::{Errno, FileAttr, FileType};
+
+use crate::attr;
+use crate::backend::{Backend, BackendError, EntryAttr, EntryKind, ErrorKind};
+use crate::handle::{FileHandle, HandleTable};
+use crate::inode::{InodeTable, Place};
+use crate::limits::{DEFAULT_MAX_VALUE_BYTES, MAX_BUFFERED_BYTES, MAX_OPEN_HANDLES};
+use crate::tree::{Tree, ROOT_INO};
+
+pub(crate) type OpResult<T> = Result<T, Errno>;
+
+/// Settings of one mount that the operations need.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub attr_ttl: Duration,
+    pub entry_ttl: Duration,
+    pub read_only: bool,
+}
+
+pub(crate) struct AspenFs {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) inodes: Arc<InodeTable>,
+    pub(crate) handles: Arc<HandleTable>,
+    pub(crate) settings: Settings,
+    /// Largest value a file may hold, refreshed from `Backend::stats`.
+    max_value: AtomicU64,
+    /// Timestamps of the synthesized directories.
+    started: SystemTime,
+}
+
+/// The errno for a backend error; unexpected failures are logged.
+pub(crate) fn backend_errno(e: BackendError) -> Errno {
+    match e.kind {
+        ErrorKind::Io | ErrorKind::NoSpace | ErrorKind::ReadOnly => {
+            tracing::warn!(error = %e, "backend call failed");
+        }
+        _ => tracing::debug!(error = %e, "backend call failed"),
+    }
+    Errno::from_i32(e.errno())
+}
+
+impl AspenFs {
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        inodes: Arc<InodeTable>,
+        settings: Settings,
+    ) -> AspenFs {
+        let max_value = match backend.stats() {
+            Ok(s) if s.max_value_bytes > 0 => s.max_value_bytes,
+            Ok(_) => DEFAULT_MAX_VALUE_BYTES,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read backend stats; assuming the default value size limit");
+                DEFAULT_MAX_VALUE_BYTES
+            }
+        };
+        AspenFs {
+            backend,
+            inodes,
+            handles: Arc::new(HandleTable::new(MAX_OPEN_HANDLES, MAX_BUFFERED_BYTES)),
+            settings,
+            max_value: AtomicU64::new(max_value),
+            started: SystemTime::now(),
+        }
+    }
+
+    pub(crate) fn max_value(&self) -> u64 {
+        self.max_value.load(Ordering::Relaxed)
+    }
+
+    fn set_max_value(&self, v: u64) {
+        if v > 0 {
+            self.max_value.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// Where `ino` sits; ENOENT for unknown or detached inodes.
+    pub(crate) fn place(&self, ino: u64) -> OpResult<Place> {
+        self.inodes.place(ino)?.ok_or(Errno::ENOENT)
+    }
+
+    /// EROFS on a read-only mount.
+    pub(crate) fn writable(&self) -> OpResult<()> {
+        if self.settings.read_only {
+            Err(Errno::EROFS)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Errno for a change attempted outside `/kv`: the placeholders do not support
+    /// changes yet; the root and `/cluster` never allow them.
+    pub(crate) fn no_change_here(tree: Option<Tree>) -> Errno {
+        match tree {
+            Some(Tree::Secrets | Tree::Topics | Tree::Hooks) => Errno::EOPNOTSUPP,
+            _ => Errno::EPERM,
+        }
+    }
+
+    pub(crate) fn stat_key(&self, key: &str) -> OpResult<Option<EntryAttr>> {
+        self.backend.stat(key).map_err(backend_errno)
+    }
+
+    /// Attributes of the root or a tree directory.
+    pub(crate) fn fixed_dir_attr(&self, tree: Option<Tree>) -> OpResult<FileAttr> {
+        match tree {
+            None => Ok(attr::synthesized(
+                ROOT_INO,
+                FileType::Directory,
+                0o755,
+                0,
+                self.started,
+            )),
+            Some(Tree::Kv) => match self.stat_key("")? {
+                Some(a) if a.kind == EntryKind::Dir => Ok(attr::from_entry(Tree::Kv.ino(), &a)),
+                _ => Ok(attr::synthesized(
+                    Tree::Kv.ino(),
+                    FileType::Directory,
+                    0o755,
+                    0,
+                    self.started,
+                )),
+            },
+            Some(t) => Ok(attr::synthesized(
+                t.ino(),
+                FileType::Directory,
+                t.dir_mode(),
+                0,
+                self.started,
+            )),
+        }
+    }
+
+    /// Attributes of `/cluster/<name>`, sized from its current contents.
+    pub(crate) fn cluster_attr(&self, ino: u64, name: &str) -> OpResult<FileAttr> {
+        let contents = self.backend.cluster_file(name).map_err(backend_errno)?;
+        Ok(attr::synthesized(
+            ino,
+            FileType::RegularFile,
+            0o444,
+            contents.len() as u64,
+            SystemTime::now(),
+        ))
+    }
+
+    /// Reports uncommitted writes of this mount in `a` (size and mtime).
+    pub(crate) fn overlay_dirty(&self, a: &mut FileAttr) -> OpResult<()> {
+        for w in self.handles.writers(a.ino.0)? {
+            if let Some((size, mtime)) = w.dirty_view()? {
+                a.size = a.size.max(size);
+                a.blocks = a.size.div_ceil(512);
+                a.mtime = a.mtime.max(mtime);
+            }
+        }
+        Ok(())
+    }
+
+    /// After a local metadata change: cache the new attributes and let open writers
+    /// compare against them at commit.
+    pub(crate) fn changed_attr(&self, ino: u64, a: &EntryAttr) -> OpResult<()> {
+        self.inodes.set_cached_attr(ino, a)?;
+        for w in self.handles.writers(ino)? {
+            w.set_base(a)?;
+        }
+        Ok(())
+    }
+
+    /// Commits the handle's buffer if dirty: one `put`; returns once it is stored.
+    pub(crate) fn commit(&self, h: &FileHandle) -> OpResult<()> {
+        let Some(c) = h.begin_commit()? else {
+            return Ok(());
+        };
+        let result = self.store(h.ino, &c);
+        h.end_commit(&c, &result);
+        if let Ok(Some(a)) = &result {
+            self.inodes.set_cached_attr(h.ino, a)?;
+            // The page cache holds what this mount wrote, which may differ from what
+            // was stored if several handles wrote: do not keep it at the next open.
+            self.inodes.swap_data_rev(h.ino, None)?;
+        }
+        result.map(|_| ())
+    }
+}
