@@ -2,6 +2,8 @@
 //! mounted file system. See DESIGN.md in the shared docs for the contract; each module
 //! says at its top what it owns.
 
+pub mod cli;
+pub mod client;
 pub mod error;
 pub mod kv;
 pub mod limits;

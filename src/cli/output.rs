@@ -1,0 +1,107 @@
+//! Printing results for people (`-w simple`) and for scripts (`-w json`, one JSON value
+//! per line). Values are binary-safe: `simple` writes their exact bytes, `json` gives a
+//! UTF-8 `value` or, when the bytes are not UTF-8, `value_base64`.
+
+use std::io::Write;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::kv::{EntryMeta, EntryRecord, Event, EventKind, LeaseInfo, WriteResult};
+
+pub fn meta_json(key: &str, m: &EntryMeta) -> Value {
+    json!({
+        "key": key,
+        "kind": m.kind.name(),
+        "size": m.size,
+        "mode": format!("{:04o}", m.mode),
+        "uid": m.uid,
+        "gid": m.gid,
+        "mtime_ns": m.mtime_ns,
+        "ctime_ns": m.ctime_ns,
+        "create_revision": m.create_revision,
+        "mod_revision": m.mod_revision,
+        "version": m.version,
+        "lease": m.lease,
+    })
+}
+
+pub fn entry_json(key: &str, rec: &EntryRecord) -> Value {
+    let mut v = meta_json(key, &rec.meta());
+    if let Some(obj) = v.as_object_mut() {
+        match std::str::from_utf8(&rec.value) {
+            Ok(s) => obj.insert("value".into(), json!(s)),
+            Err(_) => obj.insert(
+                "value_base64".into(),
+                json!(base64::engine::general_purpose::STANDARD.encode(&rec.value)),
+            ),
+        };
+    }
+    v
+}
+
+pub fn lease_json(l: &LeaseInfo) -> Value {
+    json!({"id": l.id, "ttl_secs": l.ttl_secs, "expires_at_ns": l.expires_at_ns})
+}
+
+pub fn result_json(r: &WriteResult) -> Value {
+    match r {
+        WriteResult::Put { revision, entry } => json!({"revision": revision, "entry": meta_json("", entry)}),
+        WriteResult::Deleted { revision, deleted } => json!({"revision": revision, "deleted": deleted}),
+        WriteResult::Renamed { revision, moved } => json!({"revision": revision, "moved": moved}),
+        WriteResult::Txn { revision, succeeded, results } => {
+            let rs: Vec<Value> = results
+                .iter()
+                .map(|r| match r {
+                    crate::kv::TxnOpResult::Put(m) => json!({"put": meta_json("", m)}),
+                    crate::kv::TxnOpResult::Deleted(n) => json!({"deleted": n}),
+                    crate::kv::TxnOpResult::Get(Some(e)) => json!({"get": entry_json("", e)}),
+                    crate::kv::TxnOpResult::Get(None) => json!({"get": null}),
+                })
+                .collect();
+            json!({"revision": revision, "succeeded": succeeded, "results": rs})
+        }
+        WriteResult::Lease { revision, lease } => json!({"revision": revision, "lease": lease_json(lease)}),
+        WriteResult::LeaseRevoked { revision, deleted } => json!({"revision": revision, "deleted": deleted}),
+        WriteResult::Expired { revision, leases } => json!({"revision": revision, "expired": leases}),
+    }
+}
+
+pub fn event_json(e: &Event) -> Value {
+    let kind = match e.kind {
+        EventKind::Put => "PUT",
+        EventKind::Delete => "DELETE",
+        EventKind::Expire => "EXPIRE",
+    };
+    let mut v = match &e.entry {
+        Some(rec) => entry_json(&e.key, rec),
+        None => json!({"key": e.key}),
+    };
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("type".into(), json!(kind));
+        obj.insert("revision".into(), json!(e.revision));
+    }
+    v
+}
+
+/// Prints one JSON value on its own line.
+pub fn print_json(v: &Value) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, v).map_err(|e| Error::io(e.to_string()))?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes raw bytes to stdout.
+pub fn print_bytes(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()?;
+    Ok(())
+}
+
+pub fn print_line(s: &str) -> Result<()> {
+    print_bytes(format!("{s}\n").as_bytes())
+}
