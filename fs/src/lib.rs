@@ -170,6 +170,7 @@ fn fuser_config(cfg: &MountConfig) -> Config {
         MountOption::Subtype(cfg.subtype.clone()),
         MountOption::NoDev,
         MountOption::NoSuid,
+        MountOption::NoAtime,
         if cfg.read_only {
             MountOption::RO
         } else {

@@ -34,14 +34,24 @@ fn create_write_read_and_one_put_per_close() {
     assert_eq!(fs::read(f.kv("hello")).unwrap(), v);
 
     // Binary-safe, and a handle reads its own uncommitted writes.
-    let mut rw = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(f.kv("bin")).unwrap();
+    let mut rw = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(f.kv("bin"))
+        .unwrap();
     let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
     rw.write_all(&bytes).unwrap();
     rw.seek(SeekFrom::Start(0)).unwrap();
     let mut back = Vec::new();
     rw.read_to_end(&mut back).unwrap();
     assert_eq!(back, bytes);
-    assert_eq!(rw.metadata().unwrap().len(), 70_000, "size of uncommitted data");
+    assert_eq!(
+        rw.metadata().unwrap().len(),
+        70_000,
+        "size of uncommitted data"
+    );
     rw.sync_all().unwrap();
     assert_eq!(f.value("bin").unwrap(), bytes, "fsync commits");
 }
@@ -62,13 +72,28 @@ fn append_excl_and_trunc() {
     assert_eq!(fs::read(f.kv("log")).unwrap(), b"abcde");
 
     // O_EXCL on an existing name fails; on a new one it creates.
-    let e = errno(OpenOptions::new().write(true).create_new(true).open(f.kv("log")));
+    let e = errno(
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(f.kv("log")),
+    );
     assert_eq!(e, libc::EEXIST);
-    OpenOptions::new().write(true).create_new(true).open(f.kv("fresh")).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(f.kv("fresh"))
+        .unwrap();
     assert_eq!(f.value("fresh").unwrap(), b"");
 
     // O_TRUNC without writing still empties the file at close.
-    drop(OpenOptions::new().write(true).truncate(true).open(f.kv("log")).unwrap());
+    drop(
+        OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(f.kv("log"))
+            .unwrap(),
+    );
     assert_eq!(f.value("log").unwrap(), b"");
     assert_eq!(fs::metadata(f.kv("log")).unwrap().len(), 0);
 }
@@ -90,7 +115,12 @@ fn truncate_and_sparse_writes() {
     assert_eq!(f.value("t").unwrap(), b"0123\0\0");
 
     // A write far past the end zero-fills the gap.
-    let file = OpenOptions::new().write(true).create(true).truncate(false).open(f.kv("sparse")).unwrap();
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(f.kv("sparse"))
+        .unwrap();
     file.write_at(b"end", 10_000).unwrap();
     drop(file);
     let v = f.value("sparse").unwrap();
@@ -102,7 +132,12 @@ fn truncate_and_sparse_writes() {
 
 #[test]
 fn efbig_past_max_value() {
-    let Some(f) = Fixture::with(MemoryBackend::new().with_max_value_bytes(4096), test_config()) else { return };
+    let Some(f) = Fixture::with(
+        MemoryBackend::new().with_max_value_bytes(4096),
+        test_config(),
+    ) else {
+        return;
+    };
     let mut file = fs::File::create(f.kv("big")).unwrap();
     file.write_all(&[7u8; 4096]).unwrap();
     assert_eq!(errno(file.write(&[1])), libc::EFBIG);
@@ -124,7 +159,11 @@ fn commit_errors_surface_at_fsync_and_close() {
     assert_eq!(errno(file.sync_all()), libc::EROFS);
     let fd = file.into_raw_fd();
     let rc = unsafe { libc::close(fd) };
-    assert_eq!(errno(check(rc.into())), libc::EROFS, "close reports the failed commit");
+    assert_eq!(
+        errno(check(rc.into())),
+        libc::EROFS,
+        "close reports the failed commit"
+    );
     f.backend.set_read_only(false);
     assert_eq!(f.value("f").unwrap(), b"old");
     fs::write(f.kv("g"), b"x").unwrap();
@@ -153,7 +192,11 @@ fn unlink_and_rename_while_open() {
     // Metadata changed while open survives the commit.
     let mut file = fs::File::create(f.kv("c")).unwrap();
     file.write_all(b"x").unwrap();
-    fs::set_permissions(f.kv("c"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    fs::set_permissions(
+        f.kv("c"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     drop(file);
     assert_eq!(f.attr("c").mode, 0o600);
     assert_eq!(f.value("c").unwrap(), b"x");
@@ -175,7 +218,10 @@ fn parallel_writers() {
     });
     for t in 0..4 {
         for i in 0..25 {
-            assert_eq!(f.value(&format!("par/{t}-{i}")).unwrap(), format!("{t}:{i}").as_bytes());
+            assert_eq!(
+                f.value(&format!("par/{t}-{i}")).unwrap(),
+                format!("{t}:{i}").as_bytes()
+            );
         }
     }
     assert_eq!(fs::read_dir(f.kv("par")).unwrap().count(), 100);

@@ -81,7 +81,10 @@ impl Fixture {
 
     pub fn attr(&self, key: &str) -> aspen_fs::EntryAttr {
         use aspen_fs::Backend;
-        self.backend.stat(key).expect("backend stat").expect("entry exists")
+        self.backend
+            .stat(key)
+            .expect("backend stat")
+            .expect("entry exists")
     }
 
     pub fn handle(&self) -> &MountHandle {

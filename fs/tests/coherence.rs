@@ -1,0 +1,239 @@
+//! Kernel cache coherence and mount lifetime: changes made elsewhere become visible
+//! through invalidation (TTLs here are 60 s, so only invalidation can explain it),
+//! two mounts on one store, forget, unmount and wait.
+
+mod common;
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+
+use aspen_fs::memory::MemoryBackend;
+use aspen_fs::{mount, AttrChange};
+use common::*;
+
+/// Runs `change`, then waits until the mount's notifier has applied `n` more changes.
+/// Afterwards a single access must already see the change: the TTLs are 60 s.
+fn settle(f: &Fixture, n: u64, change: impl FnOnce()) {
+    let before = f.handle().stats().applied_changes;
+    change();
+    assert!(
+        wait_for(|| f.handle().stats().applied_changes >= before + n),
+        "notifier did not apply the change: {:?}",
+        f.handle().stats()
+    );
+}
+
+fn listed(f: &Fixture, dir: &str) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(f.kv(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn external_changes_are_visible() {
+    let Some(f) = Fixture::new() else { return };
+    settle(&f, 2, || {
+        f.backend.external_mkdir("app").unwrap();
+        f.backend
+            .external_put("app/url", b"postgres://one")
+            .unwrap();
+    });
+    // Cache the entry, its attributes and its pages in the kernel.
+    assert_eq!(fs::read(f.kv("app/url")).unwrap(), b"postgres://one");
+    assert_eq!(fs::read(f.kv("app/url")).unwrap(), b"postgres://one");
+    let ino = fs::metadata(f.kv("app/url")).unwrap().ino();
+    assert_eq!(listed(&f, "app"), ["url"]);
+
+    // A longer value written elsewhere: new size and new bytes, at once.
+    settle(&f, 1, || {
+        f.backend
+            .external_put("app/url", b"postgres://two.example:5432")
+            .unwrap();
+    });
+    assert_eq!(fs::metadata(f.kv("app/url")).unwrap().len(), 27);
+    assert_eq!(
+        fs::read(f.kv("app/url")).unwrap(),
+        b"postgres://two.example:5432"
+    );
+
+    // Also for a reader that keeps the file open across the change.
+    let mut open = fs::File::open(f.kv("app/url")).unwrap();
+    assert_eq!(
+        fs::metadata(f.kv("app/url")).unwrap().ino(),
+        fs::metadata(f.kv("app/url")).unwrap().ino()
+    );
+    settle(&f, 1, || {
+        f.backend.external_put("app/url", b"v3").unwrap();
+    });
+    assert_eq!(fs::read(f.kv("app/url")).unwrap(), b"v3");
+    let mut s = String::new();
+    open.read_to_string(&mut s).unwrap();
+    assert!(!s.is_empty());
+    drop(open);
+    let _ = ino;
+
+    // Metadata changed elsewhere.
+    settle(&f, 1, || {
+        f.backend
+            .external_set_attr(
+                "app/url",
+                AttrChange {
+                    mode: Some(0o600),
+                    ..AttrChange::default()
+                },
+            )
+            .unwrap();
+    });
+    assert_eq!(
+        fs::metadata(f.kv("app/url")).unwrap().mode() & 0o7777,
+        0o600
+    );
+
+    // Created and deleted elsewhere.
+    settle(&f, 1, || {
+        f.backend.external_put("app/new", b"n").unwrap();
+    });
+    assert_eq!(
+        fs::read(f.kv("app/new")).unwrap(),
+        b"n",
+        "no negative caching"
+    );
+    assert_eq!(listed(&f, "app"), ["new", "url"]);
+    settle(&f, 1, || f.backend.external_delete("app/url").unwrap());
+    assert!(!f.kv("app/url").exists(), "deleted entry still visible");
+    assert_eq!(listed(&f, "app"), ["new"]);
+
+    // Deleted and recreated as a directory elsewhere.
+    settle(&f, 2, || {
+        f.backend.external_delete("app/new").unwrap();
+        f.backend.external_mkdir("app/new").unwrap();
+    });
+    assert!(fs::metadata(f.kv("app/new")).unwrap().is_dir());
+    assert_eq!(f.handle().stats().dropped_changes, 0);
+}
+
+/// Reads `p` and then stats it, so that the kernel holds its name, its pages and
+/// valid attributes (a read invalidates the cached atime, and with it the attributes).
+fn prime(p: &std::path::Path) -> Vec<u8> {
+    let v = fs::read(p).unwrap();
+    fs::metadata(p).unwrap();
+    v
+}
+
+#[test]
+fn two_mounts_on_one_store() {
+    let Some(a) = Fixture::new() else { return };
+    let Some(b) = Fixture::with(a.backend.peer(), test_config()) else {
+        return;
+    };
+    settle(&b, 2, || fs::write(a.kv("shared"), b"from a").unwrap());
+    assert_eq!(prime(&b.kv("shared")), b"from a");
+    // b has it cached now; a rewrites it (a longer value) and b must see the change.
+    settle(&b, 1, || {
+        fs::write(a.kv("shared"), b"from a, again and longer").unwrap()
+    });
+    assert_eq!(fs::metadata(b.kv("shared")).unwrap().len(), 24);
+    assert_eq!(prime(&b.kv("shared")), b"from a, again and longer");
+    assert_eq!(prime(&a.kv("shared")), b"from a, again and longer");
+    settle(&a, 1, || fs::write(b.kv("shared"), b"b").unwrap());
+    assert_eq!(fs::metadata(a.kv("shared")).unwrap().len(), 1);
+    assert_eq!(fs::read(a.kv("shared")).unwrap(), b"b");
+    prime(&b.kv("shared"));
+    settle(&b, 1, || fs::remove_file(a.kv("shared")).unwrap());
+    assert!(!b.kv("shared").exists());
+
+    // Renames elsewhere move the name.
+    settle(&b, 2, || fs::write(a.kv("r1"), b"r").unwrap());
+    assert_eq!(prime(&b.kv("r1")), b"r");
+    settle(&b, 2, || fs::rename(a.kv("r1"), a.kv("r2")).unwrap());
+    assert!(!b.kv("r1").exists());
+    assert_eq!(fs::read(b.kv("r2")).unwrap(), b"r");
+
+    // A reader that opened before a change keeps its snapshot; the next open sees the new value.
+    settle(&b, 2, || fs::write(a.kv("snap"), b"one").unwrap());
+    prime(&b.kv("snap"));
+    let mut old = fs::File::open(b.kv("snap")).unwrap();
+    settle(&b, 1, || fs::write(a.kv("snap"), b"three").unwrap());
+    assert_eq!(fs::read(b.kv("snap")).unwrap(), b"three");
+    let mut s = String::new();
+    old.read_to_string(&mut s).unwrap();
+    assert!(s == "one" || s == "three", "{s}");
+}
+
+#[test]
+fn forget_shrinks_the_inode_table() {
+    let Some(f) = Fixture::new() else { return };
+    let base = f.handle().stats().inodes;
+    fs::create_dir(f.kv("d")).unwrap();
+    for i in 0..200 {
+        fs::write(f.kv(&format!("d/{i}")), b"x").unwrap();
+    }
+    for e in fs::read_dir(f.kv("d")).unwrap() {
+        e.unwrap().metadata().unwrap();
+    }
+    assert!(f.handle().stats().inodes >= base + 200);
+    // Releases are sent asynchronously after close().
+    assert!(
+        wait_for(|| f.handle().stats().open_handles == 0),
+        "{:?}",
+        f.handle().stats()
+    );
+    assert_eq!(f.handle().stats().buffered_bytes, 0);
+    // Make the kernel drop its dentries and inodes; it then sends forgets.
+    if fs::write("/proc/sys/vm/drop_caches", b"2").is_err() {
+        eprintln!("SKIPPED part: cannot write /proc/sys/vm/drop_caches");
+        return;
+    }
+    assert!(
+        wait_for(|| {
+            let _ = fs::write("/proc/sys/vm/drop_caches", b"2");
+            f.handle().stats().inodes < base + 10
+        }),
+        "inode table did not shrink: {:?}",
+        f.handle().stats()
+    );
+    // Names still resolve (to new inode numbers).
+    assert_eq!(fs::read(f.kv("d/7")).unwrap(), b"x");
+}
+
+#[test]
+fn unmount_and_wait() {
+    if fuse_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("m");
+    fs::create_dir(&mnt).unwrap();
+    let backend = MemoryBackend::new();
+
+    // unmount(): clean, and the directory is no longer a mount point.
+    let h = mount(std::sync::Arc::new(backend.clone()), &mnt, test_config()).unwrap();
+    assert!(is_mounted(&mnt));
+    fs::write(mnt.join("kv/x"), b"1").unwrap();
+    h.unmount().unwrap();
+    assert!(!is_mounted(&mnt));
+    assert!(!mnt.join("kv").exists());
+
+    // wait(): returns once the kernel unmounts (like `umount DIR`).
+    let h = mount(std::sync::Arc::new(backend.clone()), &mnt, test_config()).unwrap();
+    assert_eq!(fs::read(mnt.join("kv/x")).unwrap(), b"1");
+    let waiter = std::thread::spawn(move || h.wait());
+    let c = cstr(&mnt);
+    check(unsafe { libc::umount(c.as_ptr()) }.into()).unwrap();
+    assert!(
+        wait_for(|| waiter.is_finished()),
+        "wait() did not return after umount"
+    );
+    waiter.join().unwrap();
+    assert!(!is_mounted(&mnt));
+
+    // Dropping the handle unmounts too.
+    let h = mount(std::sync::Arc::new(backend), &mnt, test_config()).unwrap();
+    assert!(is_mounted(&mnt));
+    drop(h);
+    assert!(!is_mounted(&mnt));
+}
