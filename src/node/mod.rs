@@ -492,14 +492,18 @@ impl Node {
         })
     }
 
-    /// Builds a snapshot now and waits until it exists.
+    /// Builds a snapshot of everything applied so far, waits for it, then purges the log
+    /// up to it (a node that later falls behind or joins receives the snapshot).
     pub async fn snapshot_now(&self) -> Result<()> {
-        let before = self.raft.metrics().borrow().snapshot;
-        self.raft.trigger().snapshot().await.map_err(|e| Error::internal(e.to_string()))?;
         let mut rx = self.raft.metrics();
+        let target = rx.borrow().last_applied;
+        let current = rx.borrow().snapshot;
+        if current < target {
+            self.raft.trigger().snapshot().await.map_err(|e| Error::internal(e.to_string()))?;
+        }
         let wait = async {
             loop {
-                if rx.borrow().snapshot != before && rx.borrow().snapshot.is_some() {
+                if rx.borrow().snapshot >= target {
                     return Ok(());
                 }
                 if rx.changed().await.is_err() {
@@ -509,7 +513,12 @@ impl Node {
         };
         tokio::time::timeout(Duration::from_millis(SNAPSHOT_TIMEOUT_MS), wait)
             .await
-            .map_err(|_| Error::new(ErrorKind::Timeout, "snapshot did not finish in time"))?
+            .map_err(|_| Error::new(ErrorKind::Timeout, "snapshot did not finish in time"))??;
+        let snapshot = self.raft.metrics().borrow().snapshot;
+        if let Some(snap) = snapshot {
+            self.raft.trigger().purge_log(snap.index).await.map_err(|e| Error::internal(e.to_string()))?;
+        }
+        Ok(())
     }
 
     pub(crate) fn shared(&self) -> &Shared {
