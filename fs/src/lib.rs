@@ -124,15 +124,12 @@ impl MountHandle {
         }
     }
 
-    /// Unmounts and waits for the request threads to finish. Fails (and leaves the
-    /// file system mounted and served) when the kernel refuses, e.g. EBUSY.
+    /// Unmounts and waits for the request threads to finish. When the kernel refuses
+    /// (e.g. EBUSY: a file is open or a process has its cwd inside), the file system
+    /// stays mounted and served, cache invalidation included, until it is unmounted
+    /// from outside; the error is returned.
     pub fn unmount(mut self) -> io::Result<()> {
-        let result = match self.session.take() {
-            Some(s) => s.umount_and_join(),
-            None => Ok(()),
-        };
-        self.stop_notifier();
-        result
+        self.unmount_inner()
     }
 
     /// Blocks until the file system is unmounted from outside (`umount DIR`,
@@ -143,24 +140,32 @@ impl MountHandle {
                 tracing::warn!(error = %e, "file system session ended with an error");
             }
         }
-        self.stop_notifier();
-    }
-
-    fn stop_notifier(&mut self) {
         if let Some(n) = self.notify.take() {
             n.stop();
         }
+    }
+
+    fn unmount_inner(&mut self) -> io::Result<()> {
+        if let Some(s) = self.session.take() {
+            if let Err(e) = s.umount_and_join() {
+                // Still mounted: let the notifier run on; its threads end with the
+                // backend's change stream.
+                drop(self.notify.take());
+                return Err(e);
+            }
+        }
+        if let Some(n) = self.notify.take() {
+            n.stop();
+        }
+        Ok(())
     }
 }
 
 impl Drop for MountHandle {
     fn drop(&mut self) {
-        if let Some(s) = self.session.take() {
-            if let Err(e) = s.umount_and_join() {
-                tracing::warn!(error = %e, mountpoint = %self.mountpoint.display(), "unmount failed");
-            }
+        if let Err(e) = self.unmount_inner() {
+            tracing::warn!(error = %e, mountpoint = %self.mountpoint.display(), "unmount failed");
         }
-        self.stop_notifier();
     }
 }
 

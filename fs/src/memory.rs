@@ -450,11 +450,10 @@ impl State {
                 return Err(err(ErrorKind::NotFound, format!("no entry {to:?}")))
             }
             (RenameMode::Replace, Some(d)) => match (src_kind, d) {
-                (EntryKind::Dir, EntryKind::Dir) => {
-                    if self.has_children(to) {
-                        return Err(err(ErrorKind::NotEmpty, "target directory not empty"));
-                    }
+                (EntryKind::Dir, EntryKind::Dir) if self.has_children(to) => {
+                    return Err(err(ErrorKind::NotEmpty, "target directory not empty"));
                 }
+                (EntryKind::Dir, EntryKind::Dir) => {}
                 (EntryKind::Dir, _) => return Err(err(ErrorKind::NotDir, "target not a dir")),
                 (_, EntryKind::Dir) => return Err(err(ErrorKind::IsDir, "target is a dir")),
                 _ => {}

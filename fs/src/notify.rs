@@ -36,7 +36,8 @@ pub(crate) struct NotifyState {
     sweep_due: AtomicBool,
 }
 
-/// The running threads of one mount.
+/// The running threads of one mount. Dropping it without [`NotifyThreads::stop`] lets
+/// them run on until their input ends.
 #[derive(Debug)]
 pub(crate) struct NotifyThreads {
     pub state: Arc<NotifyState>,
@@ -214,5 +215,41 @@ fn sweep(inodes: &InodeTable, kernel: &Notifier, st: &NotifyState) {
     );
     for k in &all {
         invalidate_known(k, inodes, kernel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+
+    #[test]
+    fn overflow_is_counted_and_schedules_a_sweep() {
+        let (tx, rx) = channel();
+        for i in 0..5 {
+            tx.send(Change {
+                key: format!("k{i}"),
+                deleted: false,
+            })
+            .unwrap();
+        }
+        drop(tx);
+        let (qtx, qrx) = sync_channel(2);
+        let st = NotifyState::default();
+        // Returns when the backend's stream ends.
+        forward(&rx, &qtx, &st);
+        assert_eq!(st.overflowed.load(Ordering::Acquire), 3);
+        assert!(st.sweep_due.load(Ordering::Acquire));
+        let kept: Vec<String> = qrx.try_iter().map(|c| c.key).collect();
+        assert_eq!(kept, ["k0", "k1"]);
+    }
+
+    #[test]
+    fn forwarder_stops_when_told() {
+        let (_tx, rx) = channel::<Change>();
+        let (qtx, _qrx) = sync_channel(2);
+        let st = NotifyState::default();
+        st.stop.store(true, Ordering::Release);
+        forward(&rx, &qtx, &st);
     }
 }

@@ -231,6 +231,19 @@ fn unmount_and_wait() {
     waiter.join().unwrap();
     assert!(!is_mounted(&mnt));
 
+    // A busy mount refuses to unmount and keeps serving.
+    let h = mount(std::sync::Arc::new(backend.clone()), &mnt, test_config()).unwrap();
+    let busy = fs::File::open(mnt.join("kv/x")).unwrap();
+    assert_eq!(errno(h.unmount()), libc::EBUSY);
+    assert!(is_mounted(&mnt));
+    assert_eq!(fs::read(mnt.join("kv/x")).unwrap(), b"1");
+    drop(busy);
+    assert!(
+        wait_for(|| unsafe { libc::umount(c.as_ptr()) } == 0),
+        "umount after close"
+    );
+    assert!(!is_mounted(&mnt));
+
     // Dropping the handle unmounts too.
     let h = mount(std::sync::Arc::new(backend), &mnt, test_config()).unwrap();
     assert!(is_mounted(&mnt));

@@ -169,6 +169,33 @@ fn readdir_has_no_cap() {
         n += 1;
     }
     assert_eq!(n, 3000);
+    // telldir/seekdir land on the same entries again.
+    let dir = cstr(&f.kv("many"));
+    unsafe {
+        let d = libc::opendir(dir.as_ptr());
+        assert!(!d.is_null());
+        let next = |d: *mut libc::DIR| -> String {
+            let e = libc::readdir(d);
+            assert!(!e.is_null());
+            std::ffi::CStr::from_ptr((*e).d_name.as_ptr())
+                .to_string_lossy()
+                .into_owned()
+        };
+        for _ in 0..1500 {
+            next(d);
+        }
+        let pos = libc::telldir(d);
+        let a: Vec<String> = (0..10).map(|_| next(d)).collect();
+        for _ in 0..700 {
+            next(d);
+        }
+        libc::seekdir(d, pos);
+        let b: Vec<String> = (0..10).map(|_| next(d)).collect();
+        assert_eq!(a, b);
+        libc::rewinddir(d);
+        assert_eq!(next(d), ".");
+        libc::closedir(d);
+    }
     // `ls -a` sees "." and "..".
     let out = std::process::Command::new("ls")
         .arg("-a")

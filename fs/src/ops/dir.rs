@@ -284,3 +284,158 @@ impl AspenFs {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::ffi::OsStr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use fuser::FileAttr;
+
+    use super::DirSink;
+    use crate::backend::{Backend, EntryKind, PutCondition, PutRequest};
+    use crate::inode::InodeTable;
+    use crate::memory::MemoryBackend;
+    use crate::ops::{AspenFs, Settings};
+
+    /// A reply with room for `cap` entries.
+    struct Sink {
+        plus: bool,
+        cap: usize,
+        got: Vec<(String, u64, u64)>,
+    }
+
+    impl DirSink for Sink {
+        fn plus(&self) -> bool {
+            self.plus
+        }
+
+        fn add(&mut self, name: &str, offset: u64, attr: &FileAttr, _ttl: Duration) -> bool {
+            if self.got.len() >= self.cap {
+                return true;
+            }
+            self.got.push((name.to_string(), offset, attr.ino.0));
+            false
+        }
+    }
+
+    const N: usize = 600;
+
+    fn setup() -> (AspenFs, Vec<String>, u64) {
+        let b = MemoryBackend::new();
+        let put = |key: String, kind| {
+            b.put(PutRequest {
+                key,
+                kind,
+                value: vec![],
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime_ns: None,
+                xattrs: None,
+                condition: PutCondition::MustNotExist,
+            })
+            .unwrap();
+        };
+        put("d".into(), EntryKind::Dir);
+        let mut names: Vec<String> = (0..N).map(|i| format!("f{i:04}")).collect();
+        for n in &names {
+            put(format!("d/{n}"), EntryKind::File);
+        }
+        names.sort();
+        let mut all = vec![".".to_string(), "..".to_string()];
+        all.extend(names);
+        let settings = Settings {
+            attr_ttl: Duration::from_secs(1),
+            entry_ttl: Duration::from_secs(1),
+            read_only: false,
+        };
+        let fs = AspenFs::new(Arc::new(b), Arc::new(InodeTable::new(10_000)), settings);
+        let (a, _) = fs.do_lookup(2, OsStr::new("d")).unwrap();
+        (fs, all, a.ino.0)
+    }
+
+    /// Lists like the kernel does when user space takes only `take` entries of each
+    /// reply of `cap` entries. Returns the names and, per inode, the lookups the kernel
+    /// would now hold.
+    fn list(
+        fs: &AspenFs,
+        ino: u64,
+        plus: bool,
+        cap: usize,
+        take: usize,
+    ) -> (Vec<String>, HashMap<u64, u64>) {
+        let fh = fs.do_opendir(ino).unwrap();
+        let (mut offset, mut names, mut lookups) = (0, Vec::new(), HashMap::new());
+        for _ in 0..10_000 {
+            let mut sink = Sink {
+                plus,
+                cap,
+                got: Vec::new(),
+            };
+            fs.do_readdir(ino, fh, offset, &mut sink).unwrap();
+            if sink.got.is_empty() {
+                break;
+            }
+            for (name, _, child) in &sink.got {
+                if plus && name != "." && name != ".." {
+                    *lookups.entry(*child).or_insert(0) += 1;
+                }
+            }
+            for (name, off, _) in sink.got.iter().take(take) {
+                names.push(name.clone());
+                offset = *off;
+            }
+        }
+        fs.do_releasedir(fh).unwrap();
+        (names, lookups)
+    }
+
+    #[test]
+    fn listing_is_complete_across_pages_and_partial_replies() {
+        let (fs, all, d) = setup();
+        for (plus, cap, take) in [
+            (false, 1000, 1000),
+            (false, 7, 7),
+            (false, 7, 3),
+            (true, 50, 50),
+            (true, 9, 4),
+        ] {
+            let base = fs.inodes.len().unwrap();
+            let (names, lookups) = list(&fs, d, plus, cap, take);
+            assert_eq!(names, all, "plus {plus} cap {cap} take {take}");
+            // Every lookup the kernel was given can be forgotten, leaving nothing behind.
+            for (ino, n) in lookups {
+                fs.inodes.forget(ino, n).unwrap();
+            }
+            assert_eq!(fs.inodes.len().unwrap(), base);
+        }
+    }
+
+    #[test]
+    fn seeking_to_any_offset() {
+        let (fs, all, d) = setup();
+        let fh = fs.do_opendir(d).unwrap();
+        for offset in [0u64, 1, 2, 300, 257, 599, 601, 602, 700, 5] {
+            let mut sink = Sink {
+                plus: false,
+                cap: 4,
+                got: Vec::new(),
+            };
+            fs.do_readdir(d, fh, offset, &mut sink).unwrap();
+            let start = offset as usize;
+            let want: Vec<(String, u64)> = all
+                .iter()
+                .enumerate()
+                .skip(start)
+                .take(4)
+                .map(|(i, n)| (n.clone(), i as u64 + 1))
+                .collect();
+            let got: Vec<(String, u64)> = sink.got.into_iter().map(|(n, o, _)| (n, o)).collect();
+            assert_eq!(got, want, "offset {offset}");
+        }
+        fs.do_releasedir(fh).unwrap();
+    }
+}

@@ -286,6 +286,10 @@ impl AspenFs {
                 if e.attr.kind != EntryKind::Symlink {
                     return Err(Errno::EINVAL);
                 }
+                if e.value.len() > MAX_SYMLINK_TARGET_BYTES {
+                    tracing::warn!(key, "stored symlink target longer than PATH_MAX");
+                    return Err(Errno::ENAMETOOLONG);
+                }
                 Ok(e.value)
             }
             _ => Err(Errno::EINVAL),
