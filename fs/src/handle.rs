@@ -71,6 +71,19 @@ struct FileState {
     base: Option<EntryAttr>,
     /// Time of the last local change, reported while dirty.
     mtime: SystemTime,
+    /// Order of the last local change among all handles (see `CHANGE_SEQ`).
+    seq: u64,
+}
+
+/// Orders changes across handles, so that the latest writer's view is reported.
+static CHANGE_SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// What a dirty handle holds: its size, the time and the order of its last change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DirtyView {
+    pub size: u64,
+    pub mtime: SystemTime,
+    pub seq: u64,
 }
 
 /// What a commit needs, taken from the handle while no commit runs.
@@ -112,6 +125,7 @@ impl FileHandle {
                 committing: false,
                 base,
                 mtime: SystemTime::now(),
+                seq: 0,
             }),
             idle: Condvar::new(),
         }
@@ -169,6 +183,7 @@ impl FileHandle {
         st.dirty = true;
         st.gen = st.gen.wrapping_add(1);
         st.mtime = SystemTime::now();
+        st.seq = CHANGE_SEQ.fetch_add(1, Ordering::Relaxed);
         Ok(count)
     }
 
@@ -191,13 +206,18 @@ impl FileHandle {
         st.dirty = true;
         st.gen = st.gen.wrapping_add(1);
         st.mtime = SystemTime::now();
+        st.seq = CHANGE_SEQ.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Size and modification time of uncommitted data, if any.
-    pub(crate) fn dirty_view(&self) -> Result<Option<(u64, SystemTime)>, Errno> {
+    /// Size, time and order of uncommitted data, if any.
+    pub(crate) fn dirty_view(&self) -> Result<Option<DirtyView>, Errno> {
         let st = self.lock()?;
-        Ok(st.dirty.then_some((st.data.len() as u64, st.mtime)))
+        Ok(st.dirty.then_some(DirtyView {
+            size: st.data.len() as u64,
+            mtime: st.mtime,
+            seq: st.seq,
+        }))
     }
 
     pub(crate) fn is_dirty(&self) -> Result<bool, Errno> {
@@ -464,7 +484,7 @@ mod tests {
         assert_eq!(t.budget.used(), 7);
         h.truncate(2, 1000, &t.budget).unwrap();
         assert_eq!(t.budget.used(), 2);
-        assert_eq!(h.dirty_view().unwrap().map(|v| v.0), Some(2));
+        assert_eq!(h.dirty_view().unwrap().map(|v| v.size), Some(2));
         let fa = t
             .open_file(9, true, true, b"12".to_vec(), false, None)
             .unwrap();

@@ -113,6 +113,17 @@ fn truncate_and_sparse_writes() {
     assert_eq!(file.metadata().unwrap().len(), 6);
     drop(file);
     assert_eq!(f.value("t").unwrap(), b"0123\0\0");
+    // Shrinking through a handle is reported before it is committed.
+    let file = OpenOptions::new().write(true).open(f.kv("t")).unwrap();
+    file.set_len(1).unwrap();
+    assert_eq!(file.metadata().unwrap().len(), 1);
+    assert_eq!(fs::metadata(f.kv("t")).unwrap().len(), 1);
+    file.write_at(b"xy", 1).unwrap();
+    assert_eq!(file.metadata().unwrap().len(), 3);
+    assert_eq!(f.value("t").unwrap(), b"0123\0\0", "not committed yet");
+    drop(file);
+    assert_eq!(f.value("t").unwrap(), b"0xy");
+    assert_eq!(fs::read(f.kv("t")).unwrap(), b"0xy");
 
     // A write far past the end zero-fills the gap.
     let file = OpenOptions::new()

@@ -251,3 +251,35 @@ fn read_only_mount() {
     assert_eq!(errno(fs::create_dir(f.kv("d"))), libc::EROFS);
     assert_eq!(f.value("f").unwrap(), b"data");
 }
+
+#[test]
+fn creates_use_the_callers_ids_and_permissions_are_enforced() {
+    let cfg = MountConfig {
+        allow_other: true,
+        ..test_config()
+    };
+    let Some(f) = Fixture::with(MemoryBackend::new(), cfg) else {
+        return;
+    };
+    fs::create_dir(f.kv("pub")).unwrap();
+    fs::set_permissions(f.kv("pub"), fs::Permissions::from_mode(0o777)).unwrap();
+    fs::write(f.kv("pub/roots"), b"r").unwrap();
+    let (mine, theirs) = (f.kv("pub/mine"), f.kv("pub/roots"));
+    // fsuid/fsgid are per thread: only this thread acts as uid 1000, gid 2000.
+    let (created, denied) = std::thread::spawn(move || {
+        unsafe {
+            libc::syscall(libc::SYS_setfsgid, 2000);
+            libc::syscall(libc::SYS_setfsuid, 1000);
+        }
+        let created = fs::write(&mine, b"m");
+        let denied = fs::OpenOptions::new().write(true).open(&theirs).map(|_| ());
+        (created, denied)
+    })
+    .join()
+    .unwrap();
+    created.unwrap();
+    assert_eq!(errno(denied), libc::EACCES);
+    let a = f.attr("pub/mine");
+    assert_eq!((a.uid, a.gid), (1000, 2000));
+    assert_eq!(f.value("pub/roots").unwrap(), b"r");
+}

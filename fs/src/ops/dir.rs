@@ -223,7 +223,15 @@ impl AspenFs {
             } else {
                 (self.inodes.peek(ino, name)?.unwrap_or(UNKNOWN_INO), false)
             };
-            if sink.add(name, st.next + 1, &attr::from_entry(child, a), ttl) {
+            let mut fa = attr::from_entry(child, a);
+            if counted {
+                // The kernel takes these attributes as current: include unsaved writes.
+                if let Err(e) = self.overlay_dirty(&mut fa) {
+                    self.inodes.forget(child, 1)?;
+                    return Err(e);
+                }
+            }
+            if sink.add(name, st.next + 1, &fa, ttl) {
                 if counted {
                     self.inodes.forget(child, 1)?;
                 }

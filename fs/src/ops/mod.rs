@@ -159,14 +159,23 @@ impl AspenFs {
         ))
     }
 
-    /// Reports uncommitted writes of this mount in `a` (size and mtime).
+    /// Reports uncommitted writes of this mount in `a`: size and mtime of the handle
+    /// changed last, which is what the file will hold once committed (a truncation
+    /// through a handle makes it smaller than what the backend holds).
     pub(crate) fn overlay_dirty(&self, a: &mut FileAttr) -> OpResult<()> {
+        let mut latest: Option<crate::handle::DirtyView> = None;
         for w in self.handles.writers(a.ino.0)? {
-            if let Some((size, mtime)) = w.dirty_view()? {
-                a.size = a.size.max(size);
-                a.blocks = a.size.div_ceil(512);
-                a.mtime = a.mtime.max(mtime);
+            if let Some(v) = w.dirty_view()? {
+                if latest.is_none_or(|l| v.seq > l.seq) {
+                    latest = Some(v);
+                }
             }
+        }
+        if let Some(v) = latest {
+            a.size = v.size;
+            a.blocks = v.size.div_ceil(512);
+            a.mtime = v.mtime;
+            a.ctime = a.ctime.max(v.mtime);
         }
         Ok(())
     }
