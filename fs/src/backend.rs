@@ -145,6 +145,9 @@ pub struct FsStats {
 
 /// A change applied to the store that this backend instance did not make itself.
 /// The file system uses it to invalidate kernel caches.
+///
+/// An empty `key` with `deleted: true` (the root cannot be deleted) means that changes
+/// may have been missed: the file system then invalidates everything it has cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub key: String,

@@ -605,6 +605,38 @@ impl MemoryBackend {
         )
     }
 
+    /// Writes a file as someone else would, but tells no subscriber: a lost change.
+    pub fn external_put_unannounced(&self, key: &str, value: &[u8]) -> BackendResult<EntryAttr> {
+        let existing = self.stat(key)?;
+        let (mode, uid, gid) = existing.map_or((0o644, 0, 0), |a| (a.mode, a.uid, a.gid));
+        self.state()?.put(PutRequest {
+            key: key.to_string(),
+            kind: EntryKind::File,
+            value: value.to_vec(),
+            mode,
+            uid,
+            gid,
+            mtime_ns: None,
+            xattrs: None,
+            condition: PutCondition::Any,
+        })
+    }
+
+    /// Tells every subscriber that changes may have been missed (an empty key with
+    /// `deleted: true`), as a backend does after its change stream lagged.
+    pub fn announce_missed_changes(&self) -> BackendResult<()> {
+        self.mutate(
+            EXTERNAL_PEER,
+            |_| Ok(()),
+            |_| {
+                vec![Change {
+                    key: String::new(),
+                    deleted: true,
+                }]
+            },
+        )
+    }
+
     /// Creates a directory as someone else would (mode 0755, owned by root).
     pub fn external_mkdir(&self, key: &str) -> BackendResult<EntryAttr> {
         let key_owned = key.to_string();

@@ -9,6 +9,9 @@
 //!   the inode table), sends `inval_inode` (attributes and data), `inval_entry` (the
 //!   name in its parent) or `delete` (deleted keys).
 //!
+//! A change with an empty key and `deleted: true` is the backend's way of saying that
+//! changes may have been missed (see [`Change`]): everything is invalidated then too.
+//!
 //! Both stop when told to or when their input ends.
 
 use std::ffi::OsStr;
@@ -119,9 +122,14 @@ fn forward(changes: &Receiver<Change>, queue: &SyncSender<Change>, st: &NotifySt
 fn notify_loop(queue: &Receiver<Change>, inodes: &InodeTable, kernel: &Notifier, st: &NotifyState) {
     while !st.stop.load(Ordering::Acquire) {
         if st.sweep_due.swap(false, Ordering::AcqRel) {
-            sweep(inodes, kernel, st);
+            sweep(inodes, kernel, st, "changes were dropped");
         }
         match queue.recv_timeout(NOTIFY_IDLE_POLL) {
+            Ok(change) if change.key.is_empty() && change.deleted => {
+                // The backend's signal that changes may have been missed.
+                sweep(inodes, kernel, st, "the backend reported missed changes");
+                st.applied.fetch_add(1, Ordering::AcqRel);
+            }
             Ok(change) => {
                 apply(&change, inodes, kernel);
                 st.applied.fetch_add(1, Ordering::AcqRel);
@@ -129,7 +137,7 @@ fn notify_loop(queue: &Receiver<Change>, inodes: &InodeTable, kernel: &Notifier,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 if st.sweep_due.swap(false, Ordering::AcqRel) {
-                    sweep(inodes, kernel, st);
+                    sweep(inodes, kernel, st, "changes were dropped");
                 }
                 return;
             }
@@ -192,8 +200,8 @@ fn apply(change: &Change, inodes: &InodeTable, kernel: &Notifier) {
     }
 }
 
-/// Invalidates everything the kernel may cache under `/kv` (after dropped changes).
-fn sweep(inodes: &InodeTable, kernel: &Notifier, st: &NotifyState) {
+/// Invalidates everything the kernel may cache under `/kv` (after missed changes).
+fn sweep(inodes: &InodeTable, kernel: &Notifier, st: &NotifyState, why: &str) {
     let all = match inodes.known_below(Tree::Kv.ino()) {
         Ok(all) => all,
         Err(e) => {
@@ -207,7 +215,8 @@ fn sweep(inodes: &InodeTable, kernel: &Notifier, st: &NotifyState) {
     tracing::warn!(
         inodes = all.len(),
         dropped_total = st.overflowed.load(Ordering::Acquire),
-        "invalidating every cached /kv inode after dropped changes"
+        why,
+        "invalidating every cached /kv inode"
     );
     check(
         "inval_inode",

@@ -165,6 +165,26 @@ fn two_mounts_on_one_store() {
 }
 
 #[test]
+fn missed_changes_invalidate_everything() {
+    let Some(f) = Fixture::new() else { return };
+    settle(&f, 3, || {
+        f.backend.external_mkdir("d").unwrap();
+        f.backend.external_put("d/a", b"1").unwrap();
+        f.backend.external_put("b", b"1").unwrap();
+    });
+    assert_eq!(prime(&f.kv("d/a")), b"1");
+    assert_eq!(prime(&f.kv("b")), b"1");
+    f.backend.external_put_unannounced("d/a", b"22").unwrap();
+    f.backend.external_put_unannounced("b", b"333").unwrap();
+    // Without a notification the kernel still serves its cache (60 s TTL)...
+    assert_eq!(fs::metadata(f.kv("b")).unwrap().len(), 1);
+    // ...until the backend says it may have missed changes.
+    settle(&f, 1, || f.backend.announce_missed_changes().unwrap());
+    assert_eq!(fs::read(f.kv("d/a")).unwrap(), b"22");
+    assert_eq!(fs::read(f.kv("b")).unwrap(), b"333");
+}
+
+#[test]
 fn forget_shrinks_the_inode_table() {
     let Some(f) = Fixture::new() else { return };
     let base = f.handle().stats().inodes;
