@@ -7,6 +7,7 @@ pub mod client;
 pub mod error;
 pub mod kv;
 pub mod limits;
+pub mod mount;
 pub mod net;
 pub mod node;
 pub mod raft;

@@ -131,3 +131,9 @@ pub const CLIENT_RETRY_BACKOFF_MS: u64 = 100;
 
 /// How long `--join` waits for a learner to catch up before promoting it, in milliseconds.
 pub const JOIN_CATCH_UP_TIMEOUT_MS: u64 = 60_000;
+
+// ---- mounts ----
+
+/// Changes queued for a mount's kernel-cache notifier before they are dropped (and the
+/// caches flushed whole instead).
+pub const FS_CHANGE_QUEUE_LEN: usize = 65_536;

@@ -46,6 +46,7 @@ pub fn query(view: &View, q: &ReadQuery) -> Result<ReadResult> {
         }
         ReadQuery::Revision => Ok(ReadResult::Revision(meta(view)?.revision)),
         ReadQuery::LeaseList => Ok(ReadResult::Leases(leases(view)?)),
+        ReadQuery::Stats => Err(Error::internal("stats are answered by the node")),
     }
 }
 

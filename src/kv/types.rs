@@ -322,6 +322,8 @@ pub enum ReadQuery {
     Range { prefix: String, after: Option<String>, limit: u32, keys_only: bool },
     Revision,
     LeaseList,
+    /// Space and entry figures of the node's data dir (for statfs).
+    Stats,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,4 +334,16 @@ pub enum ReadResult {
     Range { entries: Vec<(String, EntryRecord)>, more: bool },
     Revision(u64),
     Leases(Vec<LeaseInfo>),
+    Stats(StoreStats),
+}
+
+/// Space and entry figures of a node's data dir.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStats {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    pub available_bytes: u64,
+    /// Approximate number of stored records.
+    pub records: u64,
+    pub max_value_bytes: u64,
 }

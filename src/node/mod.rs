@@ -268,6 +268,9 @@ impl Node {
 
     /// Answers a query from this node's applied state.
     pub fn read_local(&self, query: &ReadQuery) -> Result<ReadResult> {
+        if let ReadQuery::Stats = query {
+            return self.store_stats().map(ReadResult::Stats);
+        }
         let view = self.shared.view()?;
         kv::read::query(&view, query)
     }
@@ -322,6 +325,27 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(CLIENT_RETRY_BACKOFF_MS)).await;
         }
+    }
+
+    /// Space figures of the file system holding the data dir (statvfs).
+    fn store_stats(&self) -> Result<kv::StoreStats> {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = &self.shared.store.snapshot_dir;
+        let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| Error::internal("data dir path has a NUL"))?;
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `path` is a valid C string and `st` a writable statvfs.
+        let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
+        if rc != 0 {
+            return Err(Error::io(format!("statvfs: {}", std::io::Error::last_os_error())));
+        }
+        let frsize = st.f_frsize as u64;
+        Ok(kv::StoreStats {
+            total_bytes: st.f_blocks as u64 * frsize,
+            free_bytes: st.f_bfree as u64 * frsize,
+            available_bytes: st.f_bavail as u64 * frsize,
+            records: self.shared.store.state.approximate_len() as u64,
+            max_value_bytes: self.max_value_bytes as u64,
+        })
     }
 
     /// The current store revision on this node.

@@ -1,0 +1,62 @@
+//! The read-only files under `/cluster`: `leader`, `members`, `node`, `health` and
+//! `metrics` (Prometheus text format), rendered from a node's status.
+
+use crate::net::proto::ClusterStatus;
+
+pub const FILES: &[&str] = &["health", "leader", "members", "metrics", "node"];
+
+/// Contents of `/cluster/<name>`, or `None` for an unknown name.
+pub fn render(name: &str, s: &ClusterStatus) -> Option<Vec<u8>> {
+    let text = match name {
+        "leader" => match (s.leader, &s.leader_addr) {
+            (Some(id), Some(addr)) => format!("{id} {addr}\n"),
+            (Some(id), None) => format!("{id}\n"),
+            _ => "none\n".to_string(),
+        },
+        "members" => {
+            let mut out = String::new();
+            for m in &s.members {
+                let role = if Some(m.id) == s.leader {
+                    "leader"
+                } else if m.voter {
+                    "voter"
+                } else {
+                    "learner"
+                };
+                let matched = m.matched.map_or("-".to_string(), |x| x.to_string());
+                out.push_str(&format!("{} {} {role} {matched}\n", m.id, m.addr));
+            }
+            out
+        }
+        "node" => format!("{} {}\n", s.id, s.addr),
+        "health" => {
+            if s.leader.is_some() && s.initialized {
+                format!("ok: {} of term {}, leader {}\n", s.role, s.term, s.leader.unwrap_or(0))
+            } else if !s.initialized {
+                "uninitialized: this node is not part of a cluster yet\n".to_string()
+            } else {
+                "unavailable: no leader (no quorum?)\n".to_string()
+            }
+        }
+        "metrics" => metrics(s),
+        _ => return None,
+    };
+    Some(text.into_bytes())
+}
+
+fn metrics(s: &ClusterStatus) -> String {
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, value: u64| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{node=\"{}\"}} {value}\n", s.id));
+    };
+    gauge("aspen_raft_is_leader", "1 if this node is the raft leader.", u64::from(s.role == "leader"));
+    gauge("aspen_raft_has_leader", "1 if this node knows a leader.", u64::from(s.leader.is_some()));
+    gauge("aspen_raft_term", "Current raft term.", s.term);
+    gauge("aspen_raft_last_log_index", "Index of the last raft log entry.", s.last_log_index.unwrap_or(0));
+    gauge("aspen_raft_last_applied_index", "Index of the last applied raft log entry.", s.last_applied.unwrap_or(0));
+    gauge("aspen_raft_snapshot_index", "Index of the last snapshot.", s.snapshot_index.unwrap_or(0));
+    gauge("aspen_kv_revision", "Current KV store revision.", s.revision);
+    gauge("aspen_cluster_members", "Members in the cluster configuration.", s.members.len() as u64);
+    gauge("aspen_cluster_voters", "Voters in the cluster configuration.", s.members.iter().filter(|m| m.voter).count() as u64);
+    out
+}
