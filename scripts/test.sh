@@ -1,0 +1,18 @@
+#!/bin/bash
+# The whole test suite: formatting, lints, unit and integration tests (multi-node,
+# storage conformance, fault cases), and the shell tests against real mounts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
+if [ -x integration/run.sh ]; then
+  echo "== integration (shell tests on real mounts)"
+  cargo build --locked
+  integration/run.sh target/debug/aspen
+fi
+echo "== all tests passed"
