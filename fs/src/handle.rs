@@ -67,6 +67,8 @@ struct FileState {
     /// Bumped by every change to `data`, to tell whether a commit saw the latest.
     gen: u64,
     committing: bool,
+    /// The last commit failed (and its error was reported) with no write since.
+    failed: bool,
     /// The entry's attributes as last known to this handle (for compare-and-swap).
     base: Option<EntryAttr>,
     /// Time of the last local change, reported while dirty.
@@ -123,6 +125,7 @@ impl FileHandle {
                 dirty,
                 gen: 0,
                 committing: false,
+                failed: false,
                 base,
                 mtime: SystemTime::now(),
                 seq: 0,
@@ -182,6 +185,7 @@ impl FileHandle {
         dst.copy_from_slice(bytes);
         st.dirty = true;
         st.gen = st.gen.wrapping_add(1);
+        st.failed = false;
         st.mtime = SystemTime::now();
         st.seq = CHANGE_SEQ.fetch_add(1, Ordering::Relaxed);
         Ok(count)
@@ -205,6 +209,7 @@ impl FileHandle {
         st.data.resize(size, 0);
         st.dirty = true;
         st.gen = st.gen.wrapping_add(1);
+        st.failed = false;
         st.mtime = SystemTime::now();
         st.seq = CHANGE_SEQ.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -222,6 +227,13 @@ impl FileHandle {
 
     pub(crate) fn is_dirty(&self) -> Result<bool, Errno> {
         Ok(self.lock()?.dirty)
+    }
+
+    /// Whether uncommitted data remains only because its last commit failed and the
+    /// error was reported (no write since).
+    pub(crate) fn failed(&self) -> Result<bool, Errno> {
+        let st = self.lock()?;
+        Ok(st.dirty && st.failed)
     }
 
     /// Replaces the attributes the next commit compares against.
@@ -258,6 +270,7 @@ impl FileHandle {
             Err(poison) => poison.into_inner(),
         };
         st.committing = false;
+        st.failed = result.is_err();
         if let Ok(stored) = result {
             if let Some(attr) = stored {
                 st.base = Some(attr.clone());
@@ -516,6 +529,9 @@ mod tests {
         let c = h.begin_commit().unwrap().unwrap();
         h.end_commit(&c, &Err(Errno::EROFS));
         assert!(h.is_dirty().unwrap(), "a failed commit keeps the data");
+        assert!(h.failed().unwrap());
+        h.write(2, b"c", 10, &t.budget).unwrap();
+        assert!(!h.failed().unwrap(), "new data is worth another try");
         let c = h.begin_commit().unwrap().unwrap();
         h.end_commit(&c, &Ok(None));
         assert!(!h.is_dirty().unwrap());

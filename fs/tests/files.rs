@@ -176,6 +176,8 @@ fn commit_errors_surface_at_fsync_and_close() {
         "close reports the failed commit"
     );
     f.backend.set_read_only(false);
+    // The release that follows close() must not store what close() said failed.
+    assert!(wait_for(|| f.handle().stats().open_handles == 0));
     assert_eq!(f.value("f").unwrap(), b"old");
     fs::write(f.kv("g"), b"x").unwrap();
     assert_eq!(f.value("g").unwrap(), b"x", "writable again");

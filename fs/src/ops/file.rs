@@ -180,10 +180,20 @@ impl AspenFs {
         self.commit(&h)
     }
 
-    /// Last close: commit what is left, then drop the handle.
+    /// Last close: commit what is left, then drop the handle. Data whose commit already
+    /// failed at flush (so close(2) reported the error) is not stored behind the
+    /// application's back now.
     pub(crate) fn do_release(&self, fh: u64) -> OpResult<()> {
         let h = self.handles.file(fh)?;
-        let result = self.commit(&h);
+        let result = if h.failed()? {
+            tracing::error!(
+                ino = h.ino,
+                "dropping writes whose commit failed and was reported"
+            );
+            Ok(())
+        } else {
+            self.commit(&h)
+        };
         if let Err(e) = result {
             tracing::error!(
                 ino = h.ino,

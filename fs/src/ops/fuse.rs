@@ -111,7 +111,7 @@ impl Filesystem for AspenFs {
         // was cut off (aborted connection). Try to keep its writes.
         if let Ok(files) = self.handles.all_files() {
             for h in files {
-                if h.is_dirty().unwrap_or(false) {
+                if h.is_dirty().unwrap_or(false) && !h.failed().unwrap_or(true) {
                     if let Err(e) = self.commit(&h) {
                         tracing::error!(ino = h.ino, errno = e.code(), "writes lost at unmount");
                     }
