@@ -5,12 +5,11 @@
 //! and `secrets/`, `topics/`, `hooks/` (placeholders for now). [`mount`] starts a
 //! mount; [`memory::MemoryBackend`] is a complete in-memory backend.
 //!
-//! Modules: `backend` (the trait), `memory` (in-memory backend; `memory/store.rs` holds
-//! its command semantics), `limits` (every
-//! bound), `tree` (top-level layout, names), `inode` (inode table), `handle` (open
-//! handles and write-back buffers), `attr` (metadata conversions), `xattr` (xattr
-//! names), `ops` (the operations and the fuser adapter), `notify` (kernel cache
-//! invalidation), and this file (mount API).
+//! Modules: `backend` (the trait), `memory` (in-memory backend; `memory/store.rs`
+//! holds its command semantics), `limits` (every bound), `tree` (top-level layout,
+//! names), `inode` (inode table), `handle` (open handles and write-back buffers),
+//! `attr` (metadata conversions), `xattr` (xattr names), `ops` (the operations and
+//! the fuser adapter), `notify` (kernel cache invalidation), and this file (mount API).
 
 pub mod backend;
 pub mod limits;
