@@ -197,7 +197,8 @@ fn fuser_config(cfg: &MountConfig) -> Config {
 }
 
 /// Mounts `backend` on `dir` and serves it from background threads until the
-/// returned handle is unmounted or dropped, or the kernel unmounts it.
+/// returned handle is unmounted or dropped, or the kernel unmounts it. The only backend
+/// call made on the calling thread is `subscribe`; all others come from request threads.
 pub fn mount(backend: Arc<dyn Backend>, dir: &Path, cfg: MountConfig) -> io::Result<MountHandle> {
     let inodes = Arc::new(InodeTable::new(MAX_INODES));
     let settings = Settings {

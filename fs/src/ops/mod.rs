@@ -57,12 +57,30 @@ pub(crate) fn backend_errno(e: BackendError) -> Errno {
 }
 
 impl AspenFs {
+    /// Makes no backend call: `mount` may be called from any thread, even an async one.
     pub(crate) fn new(
         backend: Arc<dyn Backend>,
         inodes: Arc<InodeTable>,
         settings: Settings,
     ) -> AspenFs {
-        let max_value = match backend.stats() {
+        AspenFs {
+            backend,
+            inodes,
+            handles: Arc::new(HandleTable::new(MAX_OPEN_HANDLES, MAX_BUFFERED_BYTES)),
+            settings,
+            max_value: AtomicU64::new(0),
+            started: SystemTime::now(),
+        }
+    }
+
+    /// The largest value a file may hold: from `Backend::stats` at first use (on a
+    /// request thread), refreshed by statfs.
+    pub(crate) fn max_value(&self) -> u64 {
+        let known = self.max_value.load(Ordering::Relaxed);
+        if known != 0 {
+            return known;
+        }
+        let v = match self.backend.stats() {
             Ok(s) if s.max_value_bytes > 0 => s.max_value_bytes,
             Ok(_) => DEFAULT_MAX_VALUE_BYTES,
             Err(e) => {
@@ -70,18 +88,8 @@ impl AspenFs {
                 DEFAULT_MAX_VALUE_BYTES
             }
         };
-        AspenFs {
-            backend,
-            inodes,
-            handles: Arc::new(HandleTable::new(MAX_OPEN_HANDLES, MAX_BUFFERED_BYTES)),
-            settings,
-            max_value: AtomicU64::new(max_value),
-            started: SystemTime::now(),
-        }
-    }
-
-    pub(crate) fn max_value(&self) -> u64 {
-        self.max_value.load(Ordering::Relaxed)
+        self.set_max_value(v);
+        v
     }
 
     fn set_max_value(&self, v: u64) {
