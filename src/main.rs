@@ -1,9 +1,25 @@
-//! The `aspen` binary. Invoked as `mount.aspen` it acts as mount(8)'s helper (with the
-//! file-system work); otherwise it is the CLI in `cli`.
+//! The `aspen` binary. Invoked as `mount.aspen` (mount(8)'s helper) or as `aspen mount`,
+//! it mounts a remote cluster; otherwise it is the CLI in `cli`.
+
+use std::ffi::OsString;
+use std::path::Path;
 
 use clap::Parser;
 
 fn main() {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // The mount helper forks, so it runs before any thread (the async runtime) exists.
+    if invoked_as == "mount.aspen" {
+        std::process::exit(aspen::mount::run::helper_main(args.get(1..).unwrap_or_default()));
+    }
+    if args.get(1).is_some_and(|a| a == "mount") && !args.iter().any(|a| a == "--help" || a == "-h") {
+        std::process::exit(aspen::mount::run::helper_main(args.get(2..).unwrap_or_default()));
+    }
     let cli = aspen::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

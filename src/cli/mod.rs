@@ -16,7 +16,7 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::net::proto::Consistency;
 
-pub use node::default_data_dir;
+pub use node::{default_data_dir, init_logging, wait_for_signal, LogFormat};
 
 #[derive(Parser, Debug)]
 #[command(name = "aspen", version, about = "Aspen: a replicated key-value store you use through a mounted file system")]
@@ -42,6 +42,15 @@ pub enum Cmd {
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Mount a cluster: aspen mount HOST:PORT DIR [-o OPTIONS] [--foreground] (what mount -t aspen runs).
+    Mount {
+        source: String,
+        dir: PathBuf,
+        #[arg(short = 'o')]
+        options: Option<String>,
+        #[arg(long)]
+        foreground: bool,
+    },
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -104,5 +113,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Cluster(cmd) => cluster::run(cmd, &cli.client).await,
         Cmd::Kv(cmd) => kv::run(cmd, &cli.client).await,
         Cmd::Bench(cmd) => bench::run(cmd, &cli.client).await,
+        // Handled in main before the runtime starts (it may fork).
+        Cmd::Mount { .. } => Err(Error::internal("aspen mount must be run as a command")),
     }
 }

@@ -2,12 +2,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
 use crate::error::{Error, Result};
 use crate::limits::DEFAULT_MAX_VALUE_BYTES;
 use crate::net::auth::{read_key_file, read_or_create_key_file, Keys};
+use crate::mount::backend::Target;
+use crate::mount::options::MountOptions;
+use crate::mount::run::{check_mount_point, serve_until_done};
 use crate::node::{Bootstrap, Node, NodeConfig};
 use crate::raft::types::NodeId;
 
@@ -52,12 +56,21 @@ pub struct NodeArgs {
     /// Log format on stderr (filter with RUST_LOG).
     #[arg(long, value_enum, default_value = "human")]
     pub log_format: LogFormat,
+    /// Also mount the file system here.
+    #[arg(long)]
+    pub mount: Option<PathBuf>,
+    /// Mount options for --mount (see aspen(5)).
+    #[arg(short = 'o', long = "options", default_value = "")]
+    pub options: String,
 }
 
 #[derive(Args, Debug)]
 pub struct UpArgs {
-    /// Mount point (the file system arrives with the /kv file-system work).
+    /// Mount point.
     pub dir: Option<PathBuf>,
+    /// Mount options (see aspen(5)).
+    #[arg(short = 'o', long = "options", default_value = "")]
+    pub options: String,
     /// Where the node keeps its data [default: ~/.local/share/aspen].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -138,11 +151,27 @@ pub async fn run_node(args: NodeArgs) -> Result<()> {
         max_value_bytes: args.max_value_bytes,
         bootstrap,
     };
+    let opts = MountOptions::parse(&args.options, false)?;
+    if let Some(dir) = &args.mount {
+        check_mount_point(dir)?;
+    }
     let node = Node::start(config).await?;
-    wait_for_signal().await;
+    match &args.mount {
+        Some(dir) => {
+            let handle = mount_node(&node, dir, &opts)?;
+            serve_until_done(handle).await;
+        }
+        None => wait_for_signal().await,
+    }
     tracing::info!("shutting down");
     node.shutdown().await;
     Ok(())
+}
+
+fn mount_node(node: &Arc<Node>, dir: &Path, opts: &MountOptions) -> Result<aspen_fs::MountHandle> {
+    let handle = crate::mount::run::mount(Target::Local(node.clone()), dir, &node.addr, opts)?;
+    tracing::info!(dir = %dir.display(), "mounted");
+    Ok(handle)
 }
 
 pub async fn run_up(args: UpArgs) -> Result<()> {
@@ -161,16 +190,37 @@ pub async fn run_up(args: UpArgs) -> Result<()> {
         max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         bootstrap: Bootstrap::Init(BTreeMap::new()),
     };
-    let node = Node::start(config).await?;
+    let opts = MountOptions::parse(&args.options, false)?;
     if let Some(dir) = &args.dir {
-        tracing::warn!(dir = %dir.display(), "mounting is not available in this build yet; serving the KV API only");
+        check_mount_point(dir)?;
     }
-    eprintln!(
-        "aspen is up: node 1 on {}, data in {}. Try: aspen kv put hello world && aspen kv get hello",
-        node.addr,
-        data_dir.display()
-    );
-    wait_for_signal().await;
+    let node = Node::start(config).await?;
+    match &args.dir {
+        Some(dir) => {
+            let handle = match mount_node(&node, dir, &opts) {
+                Ok(h) => h,
+                Err(e) => {
+                    node.shutdown().await;
+                    return Err(e);
+                }
+            };
+            eprintln!(
+                "aspen is up: node 1 on {}, data in {}, mounted at {d}. Try: echo hello > {d}/kv/greeting && cat {d}/kv/greeting (Ctrl-C stops and unmounts)",
+                node.addr,
+                data_dir.display(),
+                d = dir.display()
+            );
+            serve_until_done(handle).await;
+        }
+        None => {
+            eprintln!(
+                "aspen is up: node 1 on {}, data in {}. Try: aspen kv put hello world && aspen kv get hello",
+                node.addr,
+                data_dir.display()
+            );
+            wait_for_signal().await;
+        }
+    }
     node.shutdown().await;
     Ok(())
 }

@@ -310,6 +310,7 @@ impl fs::Backend for KvBackend {
             Target::Remote(client) => {
                 let client = client.clone();
                 self.rt.spawn(async move {
+                    let mut first = true;
                     loop {
                         let mut stream = match client.watch("", 0).await {
                             Ok(s) => s,
@@ -320,9 +321,10 @@ impl fs::Backend for KvBackend {
                             }
                         };
                         // Anything may have changed while no watch was running.
-                        if !everything_changed(&mut tx) {
+                        if !first && !everything_changed(&mut tx) {
                             return;
                         }
+                        first = false;
                         loop {
                             let ok = match stream.next().await {
                                 Ok(WatchItem::Events(events)) => forward(&mut tx, origin, &events),

@@ -3,4 +3,5 @@
 
 pub mod backend;
 pub mod options;
+pub mod run;
 pub mod status;
