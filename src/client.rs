@@ -35,7 +35,9 @@ pub struct Client {
 pub enum WatchItem {
     Events(Vec<Event>),
     /// The node installed a snapshot: re-read whatever is cached.
-    Reset { revision: u64 },
+    Reset {
+        revision: u64,
+    },
 }
 
 pub struct WatchStream {
@@ -136,7 +138,11 @@ impl Client {
     }
 
     pub async fn write(&self, commands: Vec<Command>) -> Result<Vec<CommandResult>> {
-        let req = Request::Write { origin: self.origin, commands, hops: 0 };
+        let req = Request::Write {
+            origin: self.origin,
+            commands,
+            hops: 0,
+        };
         match self.call(req, false).await? {
             Response::Write(r) => r,
             _ => Err(Error::internal("unexpected response to a write")),
@@ -152,7 +158,11 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let req = Request::Read { query: query.clone(), consistency, hops: 0 };
+            let req = Request::Read {
+                query: query.clone(),
+                consistency,
+                hops: 0,
+            };
             let r = match self.call(req, true).await? {
                 Response::Read(r) => r,
                 _ => return Err(Error::internal("unexpected response to a read")),
@@ -188,8 +198,17 @@ impl Client {
         self.done(Request::AddLearner { id, addr, hops: 0 }).await
     }
 
-    pub async fn change_membership(&self, voters: BTreeSet<NodeId>, remove: BTreeSet<NodeId>) -> Result<()> {
-        self.done(Request::ChangeMembership { voters, remove, hops: 0 }).await
+    pub async fn change_membership(
+        &self,
+        voters: BTreeSet<NodeId>,
+        remove: BTreeSet<NodeId>,
+    ) -> Result<()> {
+        self.done(Request::ChangeMembership {
+            voters,
+            remove,
+            hops: 0,
+        })
+        .await
     }
 
     pub async fn snapshot(&self) -> Result<()> {
@@ -206,7 +225,10 @@ impl Client {
                 Ok(c) => {
                     let conn = Arc::new(c);
                     let rx = conn
-                        .stream(&Request::Watch { prefix: prefix.to_string(), from_revision })
+                        .stream(&Request::Watch {
+                            prefix: prefix.to_string(),
+                            from_revision,
+                        })
                         .await?;
                     return Ok(WatchStream { rx, _conn: conn });
                 }

@@ -15,13 +15,21 @@ fn main() {
         .unwrap_or_default();
     // The mount helper forks, so it runs before any thread (the async runtime) exists.
     if invoked_as == "mount.aspen" {
-        std::process::exit(aspen::mount::run::helper_main(args.get(1..).unwrap_or_default()));
+        std::process::exit(aspen::mount::run::helper_main(
+            args.get(1..).unwrap_or_default(),
+        ));
     }
-    if args.get(1).is_some_and(|a| a == "mount") && !args.iter().any(|a| a == "--help" || a == "-h") {
-        std::process::exit(aspen::mount::run::helper_main(args.get(2..).unwrap_or_default()));
+    if args.get(1).is_some_and(|a| a == "mount") && !args.iter().any(|a| a == "--help" || a == "-h")
+    {
+        std::process::exit(aspen::mount::run::helper_main(
+            args.get(2..).unwrap_or_default(),
+        ));
     }
     let cli = aspen::cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -19,7 +19,12 @@ async fn put(c: &aspen::client::Client, key: &str, value: &str) -> WriteResult {
 
 /// Writes from `writers` concurrent tasks; a writer stops at its first failed put. Returns
 /// the keys whose puts were acknowledged (and their values).
-async fn write_load(c: Arc<aspen::client::Client>, writers: usize, per_writer: usize, tag: &str) -> Vec<(String, String)> {
+async fn write_load(
+    c: Arc<aspen::client::Client>,
+    writers: usize,
+    per_writer: usize,
+    tag: &str,
+) -> Vec<(String, String)> {
     let mut tasks = Vec::new();
     for w in 0..writers {
         let c = c.clone();
@@ -29,7 +34,13 @@ async fn write_load(c: Arc<aspen::client::Client>, writers: usize, per_writer: u
             for i in 0..per_writer {
                 let key = format!("load/{tag}/{w}/{i}");
                 let value = format!("{tag}-{w}-{i}");
-                match c.write_one(Command::Put(PutOp::file(key.clone(), value.clone().into_bytes()))).await {
+                match c
+                    .write_one(Command::Put(PutOp::file(
+                        key.clone(),
+                        value.clone().into_bytes(),
+                    )))
+                    .await
+                {
                     Ok(_) => acked.push((key, value)),
                     Err(_) => break,
                 }
@@ -47,7 +58,11 @@ async fn write_load(c: Arc<aspen::client::Client>, writers: usize, per_writer: u
 async fn assert_all_present(c: &aspen::client::Client, acked: &[(String, String)]) {
     for (k, v) in acked {
         let got = get(c, k, Consistency::Linearizable).await;
-        assert_eq!(got.as_deref(), Some(v.as_bytes()), "acknowledged write {k} lost");
+        assert_eq!(
+            got.as_deref(),
+            Some(v.as_bytes()),
+            "acknowledged write {k} lost"
+        );
     }
 }
 
@@ -58,8 +73,16 @@ async fn three_nodes_elect_replicate_and_survive_leader_kill() {
     let client = Arc::new(cluster.client());
 
     let acked = write_load(client.clone(), 4, 50, "a").await;
-    assert_eq!(acked.len(), 200, "all writes succeed with a healthy cluster");
-    let rev = match client.read(ReadQuery::Revision, Consistency::Linearizable).await.expect("revision") {
+    assert_eq!(
+        acked.len(),
+        200,
+        "all writes succeed with a healthy cluster"
+    );
+    let rev = match client
+        .read(ReadQuery::Revision, Consistency::Linearizable)
+        .await
+        .expect("revision")
+    {
         ReadResult::Revision(r) => r,
         other => panic!("{other:?}"),
     };
@@ -68,7 +91,10 @@ async fn three_nodes_elect_replicate_and_survive_leader_kill() {
         cluster.wait_revision(i, rev).await;
         let c = cluster.client_of(i);
         for (k, v) in acked.iter().step_by(17) {
-            assert_eq!(get(&c, k, Consistency::Local).await.as_deref(), Some(v.as_bytes()));
+            assert_eq!(
+                get(&c, k, Consistency::Local).await.as_deref(),
+                Some(v.as_bytes())
+            );
         }
     }
 
@@ -81,14 +107,22 @@ async fn three_nodes_elect_replicate_and_survive_leader_kill() {
     let failover = killed_at.elapsed();
     assert_ne!(new_leader, leader);
     eprintln!("new leader (node {}) after {failover:?}", new_leader + 1);
-    assert!(failover < Duration::from_secs(30), "failover took {failover:?}");
+    assert!(
+        failover < Duration::from_secs(30),
+        "failover took {failover:?}"
+    );
 
     // Writers that hit the failover stop; the rest finish.
     let acked_b = load.await.expect("load");
     put(&client, "after/failover", "yes").await;
     assert_all_present(&client, &acked).await;
     assert_all_present(&client, &acked_b).await;
-    assert_eq!(get(&client, "after/failover", Consistency::Linearizable).await.as_deref(), Some(&b"yes"[..]));
+    assert_eq!(
+        get(&client, "after/failover", Consistency::Linearizable)
+            .await
+            .as_deref(),
+        Some(&b"yes"[..])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +135,11 @@ async fn restarted_follower_catches_up() {
     cluster.kill(follower);
     let acked = write_load(client.clone(), 2, 100, "c").await;
     assert_eq!(acked.len(), 200, "two of three nodes are a quorum");
-    let rev = match client.read(ReadQuery::Revision, Consistency::Linearizable).await.expect("rev") {
+    let rev = match client
+        .read(ReadQuery::Revision, Consistency::Linearizable)
+        .await
+        .expect("rev")
+    {
         ReadResult::Revision(r) => r,
         other => panic!("{other:?}"),
     };
@@ -109,7 +147,11 @@ async fn restarted_follower_catches_up() {
     cluster.wait_revision(follower, rev).await;
     let fc = cluster.client_of(follower);
     for (k, v) in &acked {
-        assert_eq!(get(&fc, k, Consistency::Local).await.as_deref(), Some(v.as_bytes()), "{k} missing on restarted follower");
+        assert_eq!(
+            get(&fc, k, Consistency::Local).await.as_deref(),
+            Some(v.as_bytes()),
+            "{k} missing on restarted follower"
+        );
     }
 }
 
@@ -126,22 +168,37 @@ async fn learner_added_after_compaction_receives_a_snapshot_and_is_promoted() {
 
     let new = cluster.add_node(&[]);
     let new_id = cluster.nodes[new].id;
-    client.add_learner(new_id, cluster.nodes[new].addr.clone()).await.expect("add learner");
+    client
+        .add_learner(new_id, cluster.nodes[new].addr.clone())
+        .await
+        .expect("add learner");
     let rev = status.revision;
     cluster.wait_revision(new, rev).await;
     let learner = cluster.status(new).await.expect("learner status");
     assert_eq!(learner.role, "learner");
-    assert!(learner.snapshot_index.is_some(), "the learner was brought up by a snapshot: {learner:?}");
+    assert!(
+        learner.snapshot_index.is_some(),
+        "the learner was brought up by a snapshot: {learner:?}"
+    );
     let lc = cluster.client_of(new);
     for (k, v) in &acked {
-        assert_eq!(get(&lc, k, Consistency::Local).await.as_deref(), Some(v.as_bytes()));
+        assert_eq!(
+            get(&lc, k, Consistency::Local).await.as_deref(),
+            Some(v.as_bytes())
+        );
     }
-    client.change_membership(BTreeSet::from([new_id]), BTreeSet::new()).await.expect("promote");
+    client
+        .change_membership(BTreeSet::from([new_id]), BTreeSet::new())
+        .await
+        .expect("promote");
     let s = cluster.status(leader).await.expect("status");
     assert!(s.members.iter().any(|m| m.id == new_id && m.voter), "{s:?}");
 
     // Remove it again: the cluster keeps working with its three original voters.
-    client.change_membership(BTreeSet::new(), BTreeSet::from([new_id])).await.expect("remove");
+    client
+        .change_membership(BTreeSet::new(), BTreeSet::from([new_id]))
+        .await
+        .expect("remove");
     let s = cluster.status(leader).await.expect("status");
     assert!(!s.members.iter().any(|m| m.id == new_id), "{s:?}");
     put(&client, "after/remove", "ok").await;
@@ -163,19 +220,30 @@ async fn whole_cluster_kill9_and_restart_loses_no_acknowledged_write() {
         if rev >= 100 {
             break;
         }
-        assert!(start.elapsed() < DEADLINE, "load never got going\n{}", cluster.logs());
+        assert!(
+            start.elapsed() < DEADLINE,
+            "load never got going\n{}",
+            cluster.logs()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for i in 0..3 {
         cluster.kill(i);
     }
     let acked = load.await.expect("load");
-    assert!(acked.len() >= 100, "at least the writes seen applied were acknowledged: {}", acked.len());
+    assert!(
+        acked.len() >= 100,
+        "at least the writes seen applied were acknowledged: {}",
+        acked.len()
+    );
     for i in 0..3 {
         cluster.spawn(i, &[]);
     }
     cluster.wait_leader(None).await;
     let client = cluster.client();
     assert_all_present(&client, &acked).await;
-    eprintln!("{} acknowledged writes all present after kill -9 of every node", acked.len());
+    eprintln!(
+        "{} acknowledged writes all present after kill -9 of every node",
+        acked.len()
+    );
 }

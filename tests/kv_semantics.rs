@@ -26,7 +26,10 @@ async fn node() -> One {
         data_dir: dir.path().to_path_buf(),
         listen: "127.0.0.1:0".into(),
         advertise: None,
-        keys: Keys { cluster_secret: b"kv-semantics-secret-0123456789".to_vec(), client_token: TOKEN.to_vec() },
+        keys: Keys {
+            cluster_secret: b"kv-semantics-secret-0123456789".to_vec(),
+            client_token: TOKEN.to_vec(),
+        },
         max_value_bytes: 1024 * 1024,
         bootstrap: Bootstrap::Init(BTreeMap::new()),
     })
@@ -34,7 +37,10 @@ async fn node() -> One {
     .expect("node starts");
     let start = Instant::now();
     while node.raft.metrics().borrow().current_leader != Some(1) {
-        assert!(start.elapsed() < Duration::from_secs(60), "single node never led");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "single node never led"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     One { _dir: dir, node }
@@ -49,7 +55,15 @@ fn put(key: &str, v: &str) -> Command {
 }
 
 async fn get(n: &Node, key: &str) -> Option<EntryRecord> {
-    match n.read(ReadQuery::Get { key: key.into() }, Consistency::Linearizable, 0).await.expect("read") {
+    match n
+        .read(
+            ReadQuery::Get { key: key.into() },
+            Consistency::Linearizable,
+            0,
+        )
+        .await
+        .expect("read")
+    {
         ReadResult::Entry(e) => e,
         other => panic!("{other:?}"),
     }
@@ -68,18 +82,45 @@ async fn revisions_versions_and_conditions() {
     // Failed conditions change nothing and do not bump the revision.
     let mut op = PutOp::file("a", b"3".to_vec());
     op.condition = PutCondition::ModRevision(r1);
-    let e = w(n, Command::Put(op.clone())).await.err().expect("stale mod_revision");
+    let e = w(n, Command::Put(op.clone()))
+        .await
+        .err()
+        .expect("stale mod_revision");
     assert_eq!(e.kind, ErrorKind::CompareFailed);
     op.condition = PutCondition::Version(1);
-    assert_eq!(w(n, Command::Put(op.clone())).await.err().expect("stale").kind, ErrorKind::CompareFailed);
+    assert_eq!(
+        w(n, Command::Put(op.clone()))
+            .await
+            .err()
+            .expect("stale")
+            .kind,
+        ErrorKind::CompareFailed
+    );
     op.condition = PutCondition::Value(b"nope".to_vec());
-    assert_eq!(w(n, Command::Put(op.clone())).await.err().expect("stale").kind, ErrorKind::CompareFailed);
+    assert_eq!(
+        w(n, Command::Put(op.clone()))
+            .await
+            .err()
+            .expect("stale")
+            .kind,
+        ErrorKind::CompareFailed
+    );
     op.condition = PutCondition::MustNotExist;
-    assert_eq!(w(n, Command::Put(op.clone())).await.err().expect("exists").kind, ErrorKind::AlreadyExists);
+    assert_eq!(
+        w(n, Command::Put(op.clone()))
+            .await
+            .err()
+            .expect("exists")
+            .kind,
+        ErrorKind::AlreadyExists
+    );
     assert_eq!(n.revision().expect("rev"), r2);
     // Matching conditions succeed.
     op.condition = PutCondition::ModRevision(r2);
-    let r3 = w(n, Command::Put(op.clone())).await.expect("cas").revision();
+    let r3 = w(n, Command::Put(op.clone()))
+        .await
+        .expect("cas")
+        .revision();
     op.condition = PutCondition::Value(b"3".to_vec());
     op.value = b"4".to_vec();
     w(n, Command::Put(op.clone())).await.expect("cas on value");
@@ -88,7 +129,9 @@ async fn revisions_versions_and_conditions() {
 
     // Binary values round-trip exactly.
     let bin: Vec<u8> = (0..=255u8).chain(0..=255u8).collect();
-    w(n, Command::Put(PutOp::file("bin", bin.clone()))).await.expect("binary");
+    w(n, Command::Put(PutOp::file("bin", bin.clone())))
+        .await
+        .expect("binary");
     assert_eq!(get(n, "bin").await.expect("bin").value, bin);
 }
 
@@ -98,16 +141,26 @@ async fn transactions_are_atomic_and_take_one_revision() {
     let n = &one.node;
     let r = w(n, put("cfg/x", "1")).await.expect("put").revision();
     let txn = Txn {
-        compare: vec![Compare { key: "cfg/x".into(), op: CompareOp::Equal, target: CompareTarget::ModRevision(r) }],
+        compare: vec![Compare {
+            key: "cfg/x".into(),
+            op: CompareOp::Equal,
+            target: CompareTarget::ModRevision(r),
+        }],
         success: vec![
             TxnOp::Put(PutOp::file("cfg/x", b"2".to_vec())),
             TxnOp::Put(PutOp::file("cfg/y", b"2".to_vec())),
-            TxnOp::Get { key: "cfg/x".into() },
+            TxnOp::Get {
+                key: "cfg/x".into(),
+            },
         ],
         failure: vec![TxnOp::Put(PutOp::file("cfg/failed", b"1".to_vec()))],
     };
     match w(n, Command::Txn(txn.clone())).await.expect("txn") {
-        WriteResult::Txn { revision, succeeded, results } => {
+        WriteResult::Txn {
+            revision,
+            succeeded,
+            results,
+        } => {
             assert!(succeeded);
             assert_eq!(revision, r + 1, "one revision for the whole transaction");
             assert!(matches!(&results[2], TxnOpResult::Get(Some(e)) if e.value == b"2"));
@@ -124,12 +177,21 @@ async fn transactions_are_atomic_and_take_one_revision() {
     // A transaction whose operation fails leaves nothing behind.
     let bad = Txn {
         compare: vec![],
-        success: vec![TxnOp::Put(PutOp::file("cfg/partial", b"1".to_vec())), TxnOp::Put(PutOp::file("cfg/x/under-a-file", b"1".to_vec()))],
+        success: vec![
+            TxnOp::Put(PutOp::file("cfg/partial", b"1".to_vec())),
+            TxnOp::Put(PutOp::file("cfg/x/under-a-file", b"1".to_vec())),
+        ],
         failure: vec![],
     };
     let before = n.revision().expect("rev");
-    assert_eq!(w(n, Command::Txn(bad)).await.err().expect("fails").kind, ErrorKind::NotDir);
-    assert!(get(n, "cfg/partial").await.is_none(), "a failed transaction applied part of itself");
+    assert_eq!(
+        w(n, Command::Txn(bad)).await.err().expect("fails").kind,
+        ErrorKind::NotDir
+    );
+    assert!(
+        get(n, "cfg/partial").await.is_none(),
+        "a failed transaction applied part of itself"
+    );
     assert_eq!(n.revision().expect("rev"), before);
 }
 
@@ -141,27 +203,86 @@ async fn directories_rename_and_listing() {
     w(n, put("d/a/2", "y")).await.expect("put");
     assert_eq!(get(n, "d/a").await.expect("dir").kind, EntryKind::Dir);
     // rmdir of a non-empty dir.
-    let e = w(n, Command::Delete { key: "d/a".into(), mode: DeleteMode::EmptyDir }).await.err().expect("not empty");
+    let e = w(
+        n,
+        Command::Delete {
+            key: "d/a".into(),
+            mode: DeleteMode::EmptyDir,
+        },
+    )
+    .await
+    .err()
+    .expect("not empty");
     assert_eq!(e.kind, ErrorKind::NotEmpty);
     // Directory rename moves the subtree in one command.
-    w(n, Command::Rename { from: "d/a".into(), to: "d/b".into(), mode: RenameMode::Replace }).await.expect("rename dir");
+    w(
+        n,
+        Command::Rename {
+            from: "d/a".into(),
+            to: "d/b".into(),
+            mode: RenameMode::Replace,
+        },
+    )
+    .await
+    .expect("rename dir");
     assert!(get(n, "d/a/1").await.is_none());
     assert_eq!(get(n, "d/b/2").await.expect("moved").value, b"y");
     // Into itself, onto a non-empty dir, NOREPLACE, EXCHANGE.
-    let e = w(n, Command::Rename { from: "d/b".into(), to: "d/b/c".into(), mode: RenameMode::Replace }).await.err().expect("into itself");
+    let e = w(
+        n,
+        Command::Rename {
+            from: "d/b".into(),
+            to: "d/b/c".into(),
+            mode: RenameMode::Replace,
+        },
+    )
+    .await
+    .err()
+    .expect("into itself");
     assert_eq!(e.kind, ErrorKind::InvalidInput);
     w(n, put("d/c/keep", "k")).await.expect("put");
-    let e = w(n, Command::Rename { from: "d/b".into(), to: "d/c".into(), mode: RenameMode::Replace }).await.err().expect("target not empty");
+    let e = w(
+        n,
+        Command::Rename {
+            from: "d/b".into(),
+            to: "d/c".into(),
+            mode: RenameMode::Replace,
+        },
+    )
+    .await
+    .err()
+    .expect("target not empty");
     assert_eq!(e.kind, ErrorKind::NotEmpty);
-    let e = w(n, Command::Rename { from: "d/b".into(), to: "d/c".into(), mode: RenameMode::NoReplace }).await.err().expect("noreplace");
+    let e = w(
+        n,
+        Command::Rename {
+            from: "d/b".into(),
+            to: "d/c".into(),
+            mode: RenameMode::NoReplace,
+        },
+    )
+    .await
+    .err()
+    .expect("noreplace");
     assert_eq!(e.kind, ErrorKind::AlreadyExists);
-    w(n, Command::Rename { from: "d/b".into(), to: "d/c".into(), mode: RenameMode::Exchange }).await.expect("exchange");
+    w(
+        n,
+        Command::Rename {
+            from: "d/b".into(),
+            to: "d/c".into(),
+            mode: RenameMode::Exchange,
+        },
+    )
+    .await
+    .expect("exchange");
     assert_eq!(get(n, "d/b/keep").await.expect("swapped").value, b"k");
     assert_eq!(get(n, "d/c/1").await.expect("swapped").value, b"x");
 
     // Listing pages through thousands of children with no fixed cap.
     for chunk in 0..5 {
-        let cmds: Vec<Command> = (0..500).map(|i| put(&format!("many/{:05}", chunk * 500 + i), "v")).collect();
+        let cmds: Vec<Command> = (0..500)
+            .map(|i| put(&format!("many/{:05}", chunk * 500 + i), "v"))
+            .collect();
         for r in n.write(1, cmds).await.expect("batch") {
             r.expect("put");
         }
@@ -169,7 +290,19 @@ async fn directories_rename_and_listing() {
     let mut names = Vec::new();
     let mut after = None;
     loop {
-        match n.read(ReadQuery::ListDir { dir: "many".into(), after: after.clone(), limit: 700 }, Consistency::Local, 0).await.expect("ls") {
+        match n
+            .read(
+                ReadQuery::ListDir {
+                    dir: "many".into(),
+                    after: after.clone(),
+                    limit: 700,
+                },
+                Consistency::Local,
+                0,
+            )
+            .await
+            .expect("ls")
+        {
             ReadResult::Dir { entries, more } => {
                 after = entries.last().map(|(name, _)| name.clone());
                 names.extend(entries.into_iter().map(|(name, _)| name));
@@ -184,16 +317,37 @@ async fn directories_rename_and_listing() {
     assert!(names.windows(2).all(|w| w[0] < w[1]));
     // Range listing (path semantics: "d" does not match "dd").
     w(n, put("dd", "other")).await.expect("put");
-    match n.read(ReadQuery::Range { prefix: "d".into(), after: None, limit: 100, keys_only: true }, Consistency::Local, 0).await.expect("range") {
+    match n
+        .read(
+            ReadQuery::Range {
+                prefix: "d".into(),
+                after: None,
+                limit: 100,
+                keys_only: true,
+            },
+            Consistency::Local,
+            0,
+        )
+        .await
+        .expect("range")
+    {
         ReadResult::Range { entries, more } => {
             assert!(!more);
-            assert!(entries.iter().all(|(k, _)| k == "d" || k.starts_with("d/")), "{entries:?}");
+            assert!(
+                entries.iter().all(|(k, _)| k == "d" || k.starts_with("d/")),
+                "{entries:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
     // delete-prefix removes the subtree and nothing else.
-    match w(n, Command::DeletePrefix { prefix: "d".into() }).await.expect("delete prefix") {
-        WriteResult::Deleted { deleted, .. } => assert_eq!(deleted, 6, "d, d/b, d/b/keep, d/c, d/c/1, d/c/2"),
+    match w(n, Command::DeletePrefix { prefix: "d".into() })
+        .await
+        .expect("delete prefix")
+    {
+        WriteResult::Deleted { deleted, .. } => {
+            assert_eq!(deleted, 6, "d, d/b, d/b/keep, d/c, d/c/1, d/c/2")
+        }
         other => panic!("{other:?}"),
     }
     assert!(get(n, "dd").await.is_some());
@@ -207,7 +361,10 @@ async fn leases_expire_through_raft_and_watches_see_everything_in_order() {
     let start_rev = n.revision().expect("rev") + 1;
     let mut live = client.watch("w", 0).await.expect("watch");
 
-    let lease = match w(n, Command::LeaseGrant { ttl_secs: 1, id: 0 }).await.expect("grant") {
+    let lease = match w(n, Command::LeaseGrant { ttl_secs: 1, id: 0 })
+        .await
+        .expect("grant")
+    {
         WriteResult::Lease { lease, .. } => lease.id,
         other => panic!("{other:?}"),
     };
@@ -224,7 +381,15 @@ async fn leases_expire_through_raft_and_watches_see_everything_in_order() {
         assert!(t.elapsed() < Duration::from_secs(30), "lease never expired");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    w(n, Command::Delete { key: "w/plain".into(), mode: DeleteMode::Any }).await.expect("delete");
+    w(
+        n,
+        Command::Delete {
+            key: "w/plain".into(),
+            mode: DeleteMode::Any,
+        },
+    )
+    .await
+    .expect("delete");
 
     let expected = vec![
         (EventKind::Put, "w".to_string()),
@@ -236,7 +401,11 @@ async fn leases_expire_through_raft_and_watches_see_everything_in_order() {
     let mut seen = Vec::new();
     let mut revs = Vec::new();
     while seen.len() < expected.len() {
-        match tokio::time::timeout(Duration::from_secs(30), live.next()).await.expect("event in time").expect("stream") {
+        match tokio::time::timeout(Duration::from_secs(30), live.next())
+            .await
+            .expect("event in time")
+            .expect("stream")
+        {
             WatchItem::Events(evs) => {
                 for e in evs {
                     revs.push(e.revision);
@@ -246,14 +415,24 @@ async fn leases_expire_through_raft_and_watches_see_everything_in_order() {
             WatchItem::Reset { .. } => panic!("unexpected reset"),
         }
     }
-    assert_eq!(seen, expected, "the failed compare-and-swap produced no event");
-    assert!(revs.windows(2).all(|w| w[0] <= w[1]), "ordered by revision: {revs:?}");
+    assert_eq!(
+        seen, expected,
+        "the failed compare-and-swap produced no event"
+    );
+    assert!(
+        revs.windows(2).all(|w| w[0] <= w[1]),
+        "ordered by revision: {revs:?}"
+    );
 
     // A watch from a past revision replays the same history.
     let mut replay = client.watch("w", start_rev).await.expect("watch");
     let mut again = Vec::new();
     while again.len() < expected.len() {
-        if let WatchItem::Events(evs) = tokio::time::timeout(Duration::from_secs(30), replay.next()).await.expect("in time").expect("stream") {
+        if let WatchItem::Events(evs) = tokio::time::timeout(Duration::from_secs(30), replay.next())
+            .await
+            .expect("in time")
+            .expect("stream")
+        {
             again.extend(evs.into_iter().map(|e| (e.kind, e.key)));
         }
     }

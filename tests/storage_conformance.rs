@@ -12,10 +12,13 @@ struct FjallBuilder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for FjallBuilder {
     async fn build(&self) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError> {
         let dir = tempfile::tempdir().map_err(|e| StorageError::from(StorageIOError::write(&e)))?;
-        let store = Store::open(dir.path()).map_err(|e| StorageError::from(StorageIOError::write(&e)))?;
-        let log = LogStore::open(store.clone()).map_err(|e| StorageError::from(StorageIOError::write(&e)))?;
+        let store =
+            Store::open(dir.path()).map_err(|e| StorageError::from(StorageIOError::write(&e)))?;
+        let log = LogStore::open(store.clone())
+            .map_err(|e| StorageError::from(StorageIOError::write(&e)))?;
         let (tx, _) = tokio::sync::broadcast::channel(16);
-        let sm = StateMachine::open(store, tx).map_err(|e| StorageError::from(StorageIOError::write(&e)))?;
+        let sm = StateMachine::open(store, tx)
+            .map_err(|e| StorageError::from(StorageIOError::write(&e)))?;
         Ok((dir, log, sm))
     }
 }

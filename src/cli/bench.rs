@@ -37,9 +37,18 @@ pub enum BenchCmd {
 }
 
 pub async fn run(cmd: BenchCmd, c: &ClientArgs) -> Result<()> {
-    let BenchCmd::Put { clients, conns, total, value_size, keys, prefix } = cmd;
+    let BenchCmd::Put {
+        clients,
+        conns,
+        total,
+        value_size,
+        keys,
+        prefix,
+    } = cmd;
     if clients == 0 || total < clients {
-        return Err(Error::invalid("need at least one client and at least one put per client"));
+        return Err(Error::invalid(
+            "need at least one client and at least one put per client",
+        ));
     }
     let conns = conns.unwrap_or(clients.min(8)).max(1);
     let mut pool = Vec::with_capacity(conns);
@@ -53,7 +62,10 @@ pub async fn run(cmd: BenchCmd, c: &ClientArgs) -> Result<()> {
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
     for i in 0..clients {
-        let client = pool.get(i % conns).cloned().ok_or_else(|| Error::internal("empty pool"))?;
+        let client = pool
+            .get(i % conns)
+            .cloned()
+            .ok_or_else(|| Error::internal("empty pool"))?;
         let value = value.clone();
         let prefix = prefix.clone();
         tasks.push(tokio::spawn(async move {
@@ -62,7 +74,9 @@ pub async fn run(cmd: BenchCmd, c: &ClientArgs) -> Result<()> {
                 let k = if keys == 0 { j } else { j % keys };
                 let key = format!("{prefix}/{i:04}/{k:08}");
                 let t = Instant::now();
-                client.write_one(Command::Put(PutOp::file(key, value.clone()))).await?;
+                client
+                    .write_one(Command::Put(PutOp::file(key, value.clone())))
+                    .await?;
                 lats.push(t.elapsed().as_micros() as u64);
             }
             Ok::<_, Error>(lats)

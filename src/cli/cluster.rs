@@ -34,8 +34,12 @@ pub async fn run(cmd: ClusterCmd, c: &ClientArgs) -> Result<()> {
         ClusterCmd::Init { members } => {
             let mut map = BTreeMap::new();
             for m in members {
-                let (id, addr) = m.split_once('=').ok_or_else(|| Error::invalid(format!("{m:?} is not ID=ADDR")))?;
-                let id: NodeId = id.parse().map_err(|_| Error::invalid(format!("bad node id in {m:?}")))?;
+                let (id, addr) = m
+                    .split_once('=')
+                    .ok_or_else(|| Error::invalid(format!("{m:?} is not ID=ADDR")))?;
+                let id: NodeId = id
+                    .parse()
+                    .map_err(|_| Error::invalid(format!("bad node id in {m:?}")))?;
                 map.insert(id, addr.to_string());
             }
             if map.is_empty() {
@@ -50,11 +54,15 @@ pub async fn run(cmd: ClusterCmd, c: &ClientArgs) -> Result<()> {
             done("add-learner")
         }
         ClusterCmd::Promote { id } => {
-            client.change_membership(BTreeSet::from([id]), BTreeSet::new()).await?;
+            client
+                .change_membership(BTreeSet::from([id]), BTreeSet::new())
+                .await?;
             done("promote")
         }
         ClusterCmd::Remove { id } => {
-            client.change_membership(BTreeSet::new(), BTreeSet::from([id])).await?;
+            client
+                .change_membership(BTreeSet::new(), BTreeSet::from([id]))
+                .await?;
             done("remove")
         }
         ClusterCmd::Status => {

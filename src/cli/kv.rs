@@ -16,9 +16,7 @@ pub enum KvCmd {
     /// Write VALUE (or stdin when VALUE is omitted or "-") to KEY; missing parent directories are created.
     Put(PutArgs),
     /// Print the value of KEY (exact bytes; -w json for metadata too).
-    Get {
-        key: String,
-    },
+    Get { key: String },
     /// Delete KEY (an empty directory too); with --prefix, KEY and everything below it.
     Del {
         key: String,
@@ -77,9 +75,7 @@ pub struct PutArgs {
 #[derive(Subcommand, Debug)]
 pub enum LeaseCmd {
     /// Grant a lease of TTL seconds; prints its id.
-    Grant {
-        ttl: u64,
-    },
+    Grant { ttl: u64 },
     /// Renew a lease once, or every third of its TTL with --forever.
     Keepalive {
         id: u64,
@@ -87,9 +83,7 @@ pub enum LeaseCmd {
         forever: bool,
     },
     /// Revoke a lease, deleting its keys.
-    Revoke {
-        id: u64,
-    },
+    Revoke { id: u64 },
     /// List leases.
     Ls,
 }
@@ -115,12 +109,16 @@ pub async fn run(cmd: KvCmd, c: &ClientArgs) -> Result<()> {
         KvCmd::Get { key } => {
             let client = c.client()?;
             let key = key::normalize(&key).to_string();
-            match client.read(ReadQuery::Get { key: key.clone() }, c.consistency()).await? {
+            match client
+                .read(ReadQuery::Get { key: key.clone() }, c.consistency())
+                .await?
+            {
                 ReadResult::Entry(Some(rec)) => match c.write_out {
                     OutputFormat::Json => print_json(&entry_json(&key, &rec)),
-                    OutputFormat::Simple if rec.kind == EntryKind::Dir => {
-                        Err(Error::new(ErrorKind::IsDir, format!("{key}: is a directory (use aspen kv ls)")))
-                    }
+                    OutputFormat::Simple if rec.kind == EntryKind::Dir => Err(Error::new(
+                        ErrorKind::IsDir,
+                        format!("{key}: is a directory (use aspen kv ls)"),
+                    )),
                     OutputFormat::Simple => print_bytes(&rec.value),
                 },
                 ReadResult::Entry(None) => Err(Error::not_found(&key)),
@@ -133,7 +131,10 @@ pub async fn run(cmd: KvCmd, c: &ClientArgs) -> Result<()> {
             let cmd = if prefix {
                 Command::DeletePrefix { prefix: key }
             } else {
-                Command::Delete { key, mode: DeleteMode::Any }
+                Command::Delete {
+                    key,
+                    mode: DeleteMode::Any,
+                }
             };
             let r = client.write_one(cmd).await?;
             print_result(c, &r, || match &r {
@@ -141,14 +142,24 @@ pub async fn run(cmd: KvCmd, c: &ClientArgs) -> Result<()> {
                 _ => String::new(),
             })
         }
-        KvCmd::Ls { prefix, recursive, limit } => ls(&c.client()?, c, key::normalize(&prefix), recursive, limit).await,
+        KvCmd::Ls {
+            prefix,
+            recursive,
+            limit,
+        } => ls(&c.client()?, c, key::normalize(&prefix), recursive, limit).await,
         KvCmd::Txn => {
-            let text = String::from_utf8(read_stdin()?).map_err(|_| Error::invalid("transaction input is not UTF-8"))?;
+            let text = String::from_utf8(read_stdin()?)
+                .map_err(|_| Error::invalid("transaction input is not UTF-8"))?;
             let txn = super::txn_parse::parse(&text)?;
             let r = c.client()?.write_one(Command::Txn(txn)).await?;
             match (&r, c.write_out) {
                 (_, OutputFormat::Json) => print_json(&result_json(&r)),
-                (WriteResult::Txn { succeeded, results, .. }, OutputFormat::Simple) => {
+                (
+                    WriteResult::Txn {
+                        succeeded, results, ..
+                    },
+                    OutputFormat::Simple,
+                ) => {
                     print_line(if *succeeded { "SUCCESS" } else { "FAILURE" })?;
                     for res in results {
                         match res {
@@ -179,45 +190,75 @@ async fn put(a: PutArgs, c: &ClientArgs) -> Result<()> {
     let mut op = PutOp::file(key::normalize(&a.key).to_string(), value);
     op.lease = a.lease;
     if let Some(m) = &a.mode {
-        op.mode = Some(u32::from_str_radix(m, 8).map_err(|_| Error::invalid(format!("--mode {m:?} is not octal")))?);
+        op.mode = Some(
+            u32::from_str_radix(m, 8)
+                .map_err(|_| Error::invalid(format!("--mode {m:?} is not octal")))?,
+        );
     }
     let conditions = [
         a.if_absent.then_some(PutCondition::MustNotExist),
         a.if_mod_rev.map(PutCondition::ModRevision),
         a.if_version.map(PutCondition::Version),
-        a.if_value.as_ref().map(|v| PutCondition::Value(v.as_bytes().to_vec())),
+        a.if_value
+            .as_ref()
+            .map(|v| PutCondition::Value(v.as_bytes().to_vec())),
     ];
     let mut given = conditions.into_iter().flatten();
     if let Some(cond) = given.next() {
         op.condition = cond;
     }
     if given.next().is_some() {
-        return Err(Error::invalid("give at most one of --if-absent, --if-mod-rev, --if-version, --if-value"));
+        return Err(Error::invalid(
+            "give at most one of --if-absent, --if-mod-rev, --if-version, --if-value",
+        ));
     }
     let r = c.client()?.write_one(Command::Put(op)).await?;
     print_result(c, &r, || "OK".to_string())
 }
 
-async fn ls(client: &Client, c: &ClientArgs, prefix: &str, recursive: bool, limit: usize) -> Result<()> {
+async fn ls(
+    client: &Client,
+    c: &ClientArgs,
+    prefix: &str,
+    recursive: bool,
+    limit: usize,
+) -> Result<()> {
     let mut printed = 0usize;
     let mut after: Option<String> = None;
     let page = DEFAULT_LIST_LIMIT as u32;
     loop {
         let query = if recursive {
-            ReadQuery::Range { prefix: prefix.to_string(), after: after.clone(), limit: page, keys_only: true }
+            ReadQuery::Range {
+                prefix: prefix.to_string(),
+                after: after.clone(),
+                limit: page,
+                keys_only: true,
+            }
         } else {
-            ReadQuery::ListDir { dir: prefix.to_string(), after: after.clone(), limit: page }
+            ReadQuery::ListDir {
+                dir: prefix.to_string(),
+                after: after.clone(),
+                limit: page,
+            }
         };
-        let (rows, more): (Vec<(String, EntryMeta)>, bool) = match client.read(query, c.consistency()).await? {
-            ReadResult::Dir { entries, more } => (entries, more),
-            ReadResult::Range { entries, more } => (entries.into_iter().map(|(k, r)| (k, r.meta())).collect(), more),
-            _ => return Err(Error::internal("unexpected read result")),
-        };
+        let (rows, more): (Vec<(String, EntryMeta)>, bool) =
+            match client.read(query, c.consistency()).await? {
+                ReadResult::Dir { entries, more } => (entries, more),
+                ReadResult::Range { entries, more } => (
+                    entries.into_iter().map(|(k, r)| (k, r.meta())).collect(),
+                    more,
+                ),
+                _ => return Err(Error::internal("unexpected read result")),
+            };
         for (name, meta) in &rows {
             if limit != 0 && printed >= limit {
                 return Ok(());
             }
-            let full = if recursive { name.clone() } else { key::join(prefix, name) };
+            let full = if recursive {
+                name.clone()
+            } else {
+                key::join(prefix, name)
+            };
             match c.write_out {
                 OutputFormat::Json => print_json(&meta_json(&full, meta))?,
                 OutputFormat::Simple => {
@@ -238,7 +279,13 @@ async fn ls(client: &Client, c: &ClientArgs, prefix: &str, recursive: bool, limi
 async fn lease(cmd: LeaseCmd, c: &ClientArgs) -> Result<()> {
     match cmd {
         LeaseCmd::Grant { ttl } => {
-            let r = c.client()?.write_one(Command::LeaseGrant { ttl_secs: ttl, id: 0 }).await?;
+            let r = c
+                .client()?
+                .write_one(Command::LeaseGrant {
+                    ttl_secs: ttl,
+                    id: 0,
+                })
+                .await?;
             print_result(c, &r, || match &r {
                 WriteResult::Lease { lease, .. } => lease.id.to_string(),
                 _ => String::new(),
@@ -256,22 +303,31 @@ async fn lease(cmd: LeaseCmd, c: &ClientArgs) -> Result<()> {
                 if !forever {
                     return Ok(());
                 }
-                tokio::time::sleep(std::time::Duration::from_millis((ttl * 1000 / 3).max(200))).await;
+                tokio::time::sleep(std::time::Duration::from_millis((ttl * 1000 / 3).max(200)))
+                    .await;
             }
         }
         LeaseCmd::Revoke { id } => {
             let r = c.client()?.write_one(Command::LeaseRevoke { id }).await?;
             print_result(c, &r, || match &r {
-                WriteResult::LeaseRevoked { deleted, .. } => format!("lease {id} revoked, {deleted} keys deleted"),
+                WriteResult::LeaseRevoked { deleted, .. } => {
+                    format!("lease {id} revoked, {deleted} keys deleted")
+                }
                 _ => String::new(),
             })
         }
-        LeaseCmd::Ls => match c.client()?.read(ReadQuery::LeaseList, c.consistency()).await? {
+        LeaseCmd::Ls => match c
+            .client()?
+            .read(ReadQuery::LeaseList, c.consistency())
+            .await?
+        {
             ReadResult::Leases(ls) => {
                 for l in ls {
                     match c.write_out {
                         OutputFormat::Json => print_json(&lease_json(&l))?,
-                        OutputFormat::Simple => print_line(&format!("{} ttl={}s", l.id, l.ttl_secs))?,
+                        OutputFormat::Simple => {
+                            print_line(&format!("{} ttl={}s", l.id, l.ttl_secs))?
+                        }
                     }
                 }
                 Ok(())
@@ -308,7 +364,9 @@ async fn watch(client: &Client, c: &ClientArgs, prefix: &str, rev: u64) -> Resul
                 }
             }
             WatchItem::Reset { revision } => match c.write_out {
-                OutputFormat::Json => print_json(&serde_json::json!({"type": "RESET", "revision": revision}))?,
+                OutputFormat::Json => {
+                    print_json(&serde_json::json!({"type": "RESET", "revision": revision}))?
+                }
                 OutputFormat::Simple => print_line(&format!("RESET {revision}"))?,
             },
         }

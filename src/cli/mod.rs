@@ -19,7 +19,11 @@ use crate::net::proto::Consistency;
 pub use node::{default_data_dir, init_logging, wait_for_signal, LogFormat};
 
 #[derive(Parser, Debug)]
-#[command(name = "aspen", version, about = "Aspen: a replicated key-value store you use through a mounted file system")]
+#[command(
+    name = "aspen",
+    version,
+    about = "Aspen: a replicated key-value store you use through a mounted file system"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub client: ClientArgs,
@@ -69,13 +73,25 @@ pub enum ConsistencyArg {
 #[derive(Args, Debug, Clone)]
 pub struct ClientArgs {
     /// Comma-separated node addresses.
-    #[arg(long, env = "ASPEN_ENDPOINTS", default_value = "127.0.0.1:7700", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        env = "ASPEN_ENDPOINTS",
+        default_value = "127.0.0.1:7700",
+        value_delimiter = ',',
+        global = true
+    )]
     pub endpoints: Vec<String>,
     /// File holding the client token [default: <default data dir>/client.token].
     #[arg(long, env = "ASPEN_TOKEN_FILE", global = true)]
     pub token_file: Option<PathBuf>,
     /// Output format.
-    #[arg(short = 'w', long = "write-out", value_enum, default_value = "simple", global = true)]
+    #[arg(
+        short = 'w',
+        long = "write-out",
+        value_enum,
+        default_value = "simple",
+        global = true
+    )]
     pub write_out: OutputFormat,
     /// Read consistency.
     #[arg(long, value_enum, default_value = "linearizable", global = true)]
@@ -91,7 +107,10 @@ impl ClientArgs {
         let token = crate::net::auth::read_key_file(&path).map_err(|e| {
             Error::new(
                 e.kind,
-                format!("{} (give the cluster's client token with --token-file or ASPEN_TOKEN_FILE)", e.message),
+                format!(
+                    "{} (give the cluster's client token with --token-file or ASPEN_TOKEN_FILE)",
+                    e.message
+                ),
             )
         })?;
         Client::new(self.endpoints.clone(), token)

@@ -8,10 +8,10 @@ use clap::{Args, ValueEnum};
 
 use crate::error::{Error, Result};
 use crate::limits::DEFAULT_MAX_VALUE_BYTES;
-use crate::net::auth::{read_key_file, read_or_create_key_file, Keys};
 use crate::mount::backend::Target;
 use crate::mount::options::MountOptions;
 use crate::mount::run::{check_mount_point, serve_until_done};
+use crate::net::auth::{read_key_file, read_or_create_key_file, Keys};
 use crate::node::{Bootstrap, Node, NodeConfig};
 use crate::raft::types::NodeId;
 
@@ -86,7 +86,8 @@ pub fn default_data_dir() -> Result<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
         return Ok(PathBuf::from(x).join("aspen"));
     }
-    let home = std::env::var_os("HOME").ok_or_else(|| Error::invalid("HOME is not set; give --data-dir"))?;
+    let home = std::env::var_os("HOME")
+        .ok_or_else(|| Error::invalid("HOME is not set; give --data-dir"))?;
     Ok(PathBuf::from(home).join(".local/share/aspen"))
 }
 
@@ -94,7 +95,9 @@ pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,lsm_tree=warn,fjall=warn,openraft=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -110,7 +113,10 @@ fn keys(data_dir: &Path, secret: Option<&Path>, token: Option<&Path>) -> Result<
         Some(p) => read_key_file(p)?,
         None => read_or_create_key_file(&data_dir.join("client.token"))?,
     };
-    Ok(Keys { cluster_secret, client_token })
+    Ok(Keys {
+        cluster_secret,
+        client_token,
+    })
 }
 
 fn parse_peers(peers: &[String]) -> Result<BTreeMap<NodeId, String>> {
@@ -119,7 +125,10 @@ fn parse_peers(peers: &[String]) -> Result<BTreeMap<NodeId, String>> {
         let (id, addr) = p
             .split_once('=')
             .ok_or_else(|| Error::invalid(format!("--peers entry {p:?} is not ID=ADDR")))?;
-        let id: NodeId = id.trim().parse().map_err(|_| Error::invalid(format!("bad node id in {p:?}")))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| Error::invalid(format!("bad node id in {p:?}")))?;
         out.insert(id, addr.trim().to_string());
     }
     Ok(out)
@@ -134,7 +143,8 @@ pub async fn run_node(args: NodeArgs) -> Result<()> {
         Some(d) => d,
         None => default_data_dir()?,
     };
-    std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(format!("cannot create {}: {e}", data_dir.display())))?;
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| Error::io(format!("cannot create {}: {e}", data_dir.display())))?;
     let bootstrap = if args.init {
         Bootstrap::Init(parse_peers(&args.peers)?)
     } else if let Some(j) = args.join {
@@ -144,7 +154,11 @@ pub async fn run_node(args: NodeArgs) -> Result<()> {
     };
     let config = NodeConfig {
         id: args.id,
-        keys: keys(&data_dir, args.secret_file.as_deref(), args.token_file.as_deref())?,
+        keys: keys(
+            &data_dir,
+            args.secret_file.as_deref(),
+            args.token_file.as_deref(),
+        )?,
         data_dir,
         listen: args.listen,
         advertise: args.advertise,
@@ -180,7 +194,8 @@ pub async fn run_up(args: UpArgs) -> Result<()> {
         Some(d) => d,
         None => default_data_dir()?,
     };
-    std::fs::create_dir_all(&data_dir).map_err(|e| Error::io(format!("cannot create {}: {e}", data_dir.display())))?;
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| Error::io(format!("cannot create {}: {e}", data_dir.display())))?;
     let config = NodeConfig {
         id: 1,
         keys: keys(&data_dir, None, None)?,

@@ -47,10 +47,18 @@ pub fn lease_json(l: &LeaseInfo) -> Value {
 
 pub fn result_json(r: &WriteResult) -> Value {
     match r {
-        WriteResult::Put { revision, entry } => json!({"revision": revision, "entry": meta_json("", entry)}),
-        WriteResult::Deleted { revision, deleted } => json!({"revision": revision, "deleted": deleted}),
+        WriteResult::Put { revision, entry } => {
+            json!({"revision": revision, "entry": meta_json("", entry)})
+        }
+        WriteResult::Deleted { revision, deleted } => {
+            json!({"revision": revision, "deleted": deleted})
+        }
         WriteResult::Renamed { revision, moved } => json!({"revision": revision, "moved": moved}),
-        WriteResult::Txn { revision, succeeded, results } => {
+        WriteResult::Txn {
+            revision,
+            succeeded,
+            results,
+        } => {
             let rs: Vec<Value> = results
                 .iter()
                 .map(|r| match r {
@@ -62,9 +70,15 @@ pub fn result_json(r: &WriteResult) -> Value {
                 .collect();
             json!({"revision": revision, "succeeded": succeeded, "results": rs})
         }
-        WriteResult::Lease { revision, lease } => json!({"revision": revision, "lease": lease_json(lease)}),
-        WriteResult::LeaseRevoked { revision, deleted } => json!({"revision": revision, "deleted": deleted}),
-        WriteResult::Expired { revision, leases } => json!({"revision": revision, "expired": leases}),
+        WriteResult::Lease { revision, lease } => {
+            json!({"revision": revision, "lease": lease_json(lease)})
+        }
+        WriteResult::LeaseRevoked { revision, deleted } => {
+            json!({"revision": revision, "deleted": deleted})
+        }
+        WriteResult::Expired { revision, leases } => {
+            json!({"revision": revision, "expired": leases})
+        }
     }
 }
 

@@ -61,14 +61,22 @@ fn words(line: &str) -> Result<Vec<String>> {
 }
 
 fn compare(line: &str) -> Result<Compare> {
-    let bad = || Error::invalid(format!("cannot read compare {line:?}; expected e.g. mod(\"key\") = 3"));
+    let bad = || {
+        Error::invalid(format!(
+            "cannot read compare {line:?}; expected e.g. mod(\"key\") = 3"
+        ))
+    };
     let open = line.find('(').ok_or_else(bad)?;
     let close = line.rfind(')').ok_or_else(bad)?;
     let target = line.get(..open).ok_or_else(bad)?.trim();
     let key_words = words(line.get(open + 1..close).ok_or_else(bad)?)?;
-    let [key] = key_words.as_slice() else { return Err(bad()) };
+    let [key] = key_words.as_slice() else {
+        return Err(bad());
+    };
     let rest = words(line.get(close + 1..).ok_or_else(bad)?)?;
-    let [op, value] = rest.as_slice() else { return Err(bad()) };
+    let [op, value] = rest.as_slice() else {
+        return Err(bad());
+    };
     let op = match op.as_str() {
         "=" | "==" => CompareOp::Equal,
         "!=" => CompareOp::NotEqual,
@@ -76,7 +84,11 @@ fn compare(line: &str) -> Result<Compare> {
         ">" => CompareOp::Greater,
         _ => return Err(bad()),
     };
-    let num = || value.parse::<u64>().map_err(|_| Error::invalid(format!("{value:?} is not a number in {line:?}")));
+    let num = || {
+        value
+            .parse::<u64>()
+            .map_err(|_| Error::invalid(format!("{value:?} is not a number in {line:?}")))
+    };
     let target = match target {
         "value" => CompareTarget::Value(value.clone().into_bytes()),
         "version" => CompareTarget::Version(num()?),
@@ -85,17 +97,30 @@ fn compare(line: &str) -> Result<Compare> {
         "lease" => CompareTarget::Lease(num()?),
         _ => return Err(bad()),
     };
-    Ok(Compare { key: key.clone(), op, target })
+    Ok(Compare {
+        key: key.clone(),
+        op,
+        target,
+    })
 }
 
 fn op(line: &str) -> Result<TxnOp> {
     let w = words(line)?;
     let strs: Vec<&str> = w.iter().map(String::as_str).collect();
     match strs.as_slice() {
-        ["put", key, value] => Ok(TxnOp::Put(PutOp::file(key.to_string(), value.as_bytes().to_vec()))),
-        ["del", "--prefix", key] => Ok(TxnOp::DeletePrefix { prefix: key.to_string() }),
-        ["del", key] => Ok(TxnOp::Delete { key: key.to_string() }),
-        ["get", key] => Ok(TxnOp::Get { key: key.to_string() }),
+        ["put", key, value] => Ok(TxnOp::Put(PutOp::file(
+            key.to_string(),
+            value.as_bytes().to_vec(),
+        ))),
+        ["del", "--prefix", key] => Ok(TxnOp::DeletePrefix {
+            prefix: key.to_string(),
+        }),
+        ["del", key] => Ok(TxnOp::Delete {
+            key: key.to_string(),
+        }),
+        ["get", key] => Ok(TxnOp::Get {
+            key: key.to_string(),
+        }),
         _ => Err(Error::invalid(format!(
             "cannot read operation {line:?}; expected put KEY VALUE, del [--prefix] KEY or get KEY"
         ))),
@@ -115,7 +140,9 @@ pub fn parse(text: &str) -> Result<Txn> {
     if sections.len() > 3 {
         // Allow trailing blank lines only.
         if sections.iter().skip(3).any(|s| !s.is_empty()) {
-            return Err(Error::invalid("a transaction has three sections separated by blank lines"));
+            return Err(Error::invalid(
+                "a transaction has three sections separated by blank lines",
+            ));
         }
     }
     let get = |i: usize| sections.get(i).cloned().unwrap_or_default();

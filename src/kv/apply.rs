@@ -95,8 +95,10 @@ impl<'v> Applier<'v> {
         let mut seq_by_rev: BTreeMap<u64, u32> = BTreeMap::new();
         for event in &self.events {
             let seq = seq_by_rev.entry(event.revision).or_insert(0);
-            self.committed
-                .insert(layout::history_key(event.revision, *seq), Some(encode(event)?));
+            self.committed.insert(
+                layout::history_key(event.revision, *seq),
+                Some(encode(event)?),
+            );
             *seq = seq.saturating_add(1);
         }
         self.trim_history()?;
@@ -114,7 +116,9 @@ impl<'v> Applier<'v> {
         }
         let from = layout::history_key(self.meta.history_low, 0);
         let to = layout::history_key(cutoff, 0);
-        let old = self.view.scan(&from, Some(&to), MAX_HISTORY_TRIM_PER_ENTRY + 1)?;
+        let old = self
+            .view
+            .scan(&from, Some(&to), MAX_HISTORY_TRIM_PER_ENTRY + 1)?;
         let complete = old.len() <= MAX_HISTORY_TRIM_PER_ENTRY;
         let mut next_low = cutoff;
         for (i, (k, _)) in old.iter().enumerate() {
@@ -145,7 +149,12 @@ impl<'v> Applier<'v> {
     }
 
     /// Live keys in `[from, to)` (to = None: unbounded), ascending, at most `limit`.
-    fn scan_raw(&self, from: &[u8], to: Option<&[u8]>, limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan_raw(
+        &self,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let in_range = |k: &Vec<u8>| k.as_slice() >= from && to.is_none_or(|t| k.as_slice() < t);
         let mut overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
         for (k, v) in self.committed.iter().chain(self.pending.iter()) {
@@ -153,7 +162,9 @@ impl<'v> Applier<'v> {
                 overlay.insert(k.clone(), v.clone());
             }
         }
-        let base = self.view.scan(from, to, limit.saturating_add(overlay.len()))?;
+        let base = self
+            .view
+            .scan(from, to, limit.saturating_add(overlay.len()))?;
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         for (k, v) in base {
             if !overlay.contains_key(k.as_ref()) {
@@ -223,7 +234,13 @@ impl<'v> Applier<'v> {
 
     /// The entry at `key` and everything below it, outermost first, at most `limit`
     /// (more is an error of `over_kind`).
-    fn subtree(&self, key: &str, rec: EntryRecord, limit: usize, over_kind: ErrorKind) -> Result<Vec<(String, EntryRecord)>> {
+    fn subtree(
+        &self,
+        key: &str,
+        rec: EntryRecord,
+        limit: usize,
+        over_kind: ErrorKind,
+    ) -> Result<Vec<(String, EntryRecord)>> {
         let is_dir = rec.kind == EntryKind::Dir;
         let mut out = vec![(key.to_string(), rec)];
         if !is_dir {
@@ -233,7 +250,10 @@ impl<'v> Applier<'v> {
         if below.len() >= limit {
             return Err(Error::new(
                 over_kind,
-                format!("{key:?} has more than {} entries below it", limit.saturating_sub(1)),
+                format!(
+                    "{key:?} has more than {} entries below it",
+                    limit.saturating_sub(1)
+                ),
             ));
         }
         for (k, v) in below {
@@ -251,11 +271,21 @@ impl<'v> Applier<'v> {
         }
         match self.load(dir)? {
             Some(rec) if rec.kind == EntryKind::Dir => Ok(()),
-            Some(_) => Err(Error::new(ErrorKind::NotDir, format!("{dir:?} is not a directory"))),
+            Some(_) => Err(Error::new(
+                ErrorKind::NotDir,
+                format!("{dir:?} is not a directory"),
+            )),
             None if create => {
                 let (parent, _) = key::split(dir);
                 self.ensure_dir(parent, true, uid, gid)?;
-                let rec = self.new_record(EntryKind::Dir, Vec::new(), EntryKind::Dir.default_mode(), uid, gid, None);
+                let rec = self.new_record(
+                    EntryKind::Dir,
+                    Vec::new(),
+                    EntryKind::Dir.default_mode(),
+                    uid,
+                    gid,
+                    None,
+                );
                 self.store(dir, &rec, true)
             }
             None => Err(Error::new(
@@ -265,7 +295,15 @@ impl<'v> Applier<'v> {
         }
     }
 
-    fn new_record(&self, kind: EntryKind, value: Vec<u8>, mode: u32, uid: u32, gid: u32, mtime: Option<i64>) -> EntryRecord {
+    fn new_record(
+        &self,
+        kind: EntryKind,
+        value: Vec<u8>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        mtime: Option<i64>,
+    ) -> EntryRecord {
         EntryRecord {
             kind,
             value,
@@ -361,11 +399,17 @@ impl<'v> Applier<'v> {
             }
             Command::Delete { key, mode } => {
                 let deleted = self.delete(key, *mode)?;
-                Ok(WriteResult::Deleted { revision: 0, deleted })
+                Ok(WriteResult::Deleted {
+                    revision: 0,
+                    deleted,
+                })
             }
             Command::DeletePrefix { prefix } => {
                 let deleted = self.delete_prefix(prefix)?;
-                Ok(WriteResult::Deleted { revision: 0, deleted })
+                Ok(WriteResult::Deleted {
+                    revision: 0,
+                    deleted,
+                })
             }
             Command::Rename { from, to, mode } => {
                 let moved = self.rename(from, to, *mode)?;
@@ -385,7 +429,10 @@ impl<'v> Applier<'v> {
                     id
                 } else {
                     if self.load_lease(*id)?.is_some() {
-                        return Err(Error::new(ErrorKind::AlreadyExists, format!("lease {id} exists")));
+                        return Err(Error::new(
+                            ErrorKind::AlreadyExists,
+                            format!("lease {id} exists"),
+                        ));
                     }
                     self.meta.next_lease_id = self.meta.next_lease_id.max(id.saturating_add(1));
                     *id
@@ -397,7 +444,10 @@ impl<'v> Applier<'v> {
                     keys: 0,
                 };
                 self.save_lease(&lease)?;
-                Ok(WriteResult::Lease { revision: 0, lease: lease_info(&lease) })
+                Ok(WriteResult::Lease {
+                    revision: 0,
+                    lease: lease_info(&lease),
+                })
             }
             Command::LeaseKeepAlive { id } => {
                 let mut lease = self
@@ -405,14 +455,20 @@ impl<'v> Applier<'v> {
                     .ok_or_else(|| Error::not_found(format!("lease {id}")))?;
                 lease.expires_at_ns = self.deadline(lease.ttl_secs);
                 self.save_lease(&lease)?;
-                Ok(WriteResult::Lease { revision: 0, lease: lease_info(&lease) })
+                Ok(WriteResult::Lease {
+                    revision: 0,
+                    lease: lease_info(&lease),
+                })
             }
             Command::LeaseRevoke { id } => {
                 if self.load_lease(*id)?.is_none() {
                     return Err(Error::not_found(format!("lease {id}")));
                 }
                 let deleted = self.revoke(*id, EventKind::Delete)?;
-                Ok(WriteResult::LeaseRevoked { revision: 0, deleted })
+                Ok(WriteResult::LeaseRevoked {
+                    revision: 0,
+                    deleted,
+                })
             }
             Command::ExpireLeases { ids } => {
                 let mut expired = Vec::new();
@@ -424,7 +480,10 @@ impl<'v> Applier<'v> {
                         }
                     }
                 }
-                Ok(WriteResult::Expired { revision: 0, leases: expired })
+                Ok(WriteResult::Expired {
+                    revision: 0,
+                    leases: expired,
+                })
             }
         }
     }
@@ -448,7 +507,10 @@ impl<'v> Applier<'v> {
                 match (old.kind, op.kind) {
                     (EntryKind::Dir, EntryKind::Dir) => {}
                     (EntryKind::Dir, _) => {
-                        return Err(Error::new(ErrorKind::IsDir, format!("{:?} is a directory", op.key)))
+                        return Err(Error::new(
+                            ErrorKind::IsDir,
+                            format!("{:?} is a directory", op.key),
+                        ))
                     }
                     (_, EntryKind::Dir) => {
                         return Err(Error::new(
@@ -477,7 +539,8 @@ impl<'v> Applier<'v> {
             }
             None => {
                 let mode = op.mode.unwrap_or(op.kind.default_mode());
-                let mut rec = self.new_record(op.kind, op.value.clone(), mode, uid, gid, op.mtime_ns);
+                let mut rec =
+                    self.new_record(op.kind, op.value.clone(), mode, uid, gid, op.mtime_ns);
                 if let Some(x) = &op.xattrs {
                     rec.xattrs = x.clone();
                 }
@@ -519,12 +582,20 @@ impl<'v> Applier<'v> {
         if let Some(size) = change.size {
             match rec.kind {
                 EntryKind::File => {}
-                EntryKind::Dir => return Err(Error::new(ErrorKind::IsDir, format!("{key:?} is a directory"))),
+                EntryKind::Dir => {
+                    return Err(Error::new(
+                        ErrorKind::IsDir,
+                        format!("{key:?} is a directory"),
+                    ))
+                }
                 EntryKind::Symlink => return Err(Error::invalid(format!("{key:?} is a symlink"))),
             }
             let size = usize::try_from(size).unwrap_or(usize::MAX);
             if size > MAX_VALUE_BYTES_CEILING {
-                return Err(Error::new(ErrorKind::TooBig, format!("size {size} exceeds the value limit")));
+                return Err(Error::new(
+                    ErrorKind::TooBig,
+                    format!("size {size} exceeds the value limit"),
+                ));
             }
             rec.value.resize(size, 0);
             rec.mtime_ns = self.now();
@@ -537,10 +608,16 @@ impl<'v> Applier<'v> {
             let pos = rec.xattrs.iter().position(|(n, _)| n == name);
             match (pos, mode) {
                 (Some(_), XattrMode::Create) => {
-                    return Err(Error::new(ErrorKind::AlreadyExists, format!("xattr {name} exists")))
+                    return Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        format!("xattr {name} exists"),
+                    ))
                 }
                 (None, XattrMode::Replace) => {
-                    return Err(Error::new(ErrorKind::NoData, format!("xattr {name} does not exist")))
+                    return Err(Error::new(
+                        ErrorKind::NoData,
+                        format!("xattr {name} does not exist"),
+                    ))
                 }
                 (Some(i), _) => {
                     if let Some(slot) = rec.xattrs.get_mut(i) {
@@ -549,7 +626,10 @@ impl<'v> Applier<'v> {
                 }
                 (None, _) => {
                     if rec.xattrs.len() >= MAX_XATTRS_PER_ENTRY {
-                        return Err(Error::new(ErrorKind::NoSpace, format!("more than {MAX_XATTRS_PER_ENTRY} xattrs")));
+                        return Err(Error::new(
+                            ErrorKind::NoSpace,
+                            format!("more than {MAX_XATTRS_PER_ENTRY} xattrs"),
+                        ));
                     }
                     rec.xattrs.push((name.clone(), value.clone()));
                     rec.xattrs.sort();
@@ -560,7 +640,10 @@ impl<'v> Applier<'v> {
             let before = rec.xattrs.len();
             rec.xattrs.retain(|(n, _)| n != name);
             if rec.xattrs.len() == before {
-                return Err(Error::new(ErrorKind::NoData, format!("xattr {name} does not exist")));
+                return Err(Error::new(
+                    ErrorKind::NoData,
+                    format!("xattr {name} does not exist"),
+                ));
             }
         }
         rec.ctime_ns = self.now();
@@ -580,15 +663,24 @@ impl<'v> Applier<'v> {
         };
         match (rec.kind, mode) {
             (EntryKind::Dir, DeleteMode::NonDir) => {
-                return Err(Error::new(ErrorKind::IsDir, format!("{key:?} is a directory")))
+                return Err(Error::new(
+                    ErrorKind::IsDir,
+                    format!("{key:?} is a directory"),
+                ))
             }
             (EntryKind::File | EntryKind::Symlink, DeleteMode::EmptyDir) => {
-                return Err(Error::new(ErrorKind::NotDir, format!("{key:?} is not a directory")))
+                return Err(Error::new(
+                    ErrorKind::NotDir,
+                    format!("{key:?} is not a directory"),
+                ))
             }
             _ => {}
         }
         if rec.kind == EntryKind::Dir && self.has_children(key)? {
-            return Err(Error::new(ErrorKind::NotEmpty, format!("directory {key:?} is not empty")));
+            return Err(Error::new(
+                ErrorKind::NotEmpty,
+                format!("directory {key:?} is not empty"),
+            ));
         }
         self.remove(key, &rec, EventKind::Delete)?;
         Ok(1)
@@ -611,7 +703,13 @@ impl<'v> Applier<'v> {
         } else if let Some(rec) = self.load(prefix)? {
             victims = self
                 .subtree(prefix, rec, MAX_DELETE_PREFIX_KEYS + 1, ErrorKind::TooBig)
-                .map_err(|e| if e.kind == ErrorKind::TooBig { too_many_to_delete() } else { e })?;
+                .map_err(|e| {
+                    if e.kind == ErrorKind::TooBig {
+                        too_many_to_delete()
+                    } else {
+                        e
+                    }
+                })?;
         }
         let count = victims.len() as u64;
         // Innermost first, so a watcher never sees a child outlive its directory.
@@ -629,37 +727,61 @@ impl<'v> Applier<'v> {
             return Ok(0);
         }
         if key::is_within(to, from) {
-            return Err(Error::invalid(format!("cannot move {from:?} inside itself")));
+            return Err(Error::invalid(format!(
+                "cannot move {from:?} inside itself"
+            )));
         }
         if mode == RenameMode::Exchange && key::is_within(from, to) {
-            return Err(Error::invalid(format!("cannot exchange {from:?} with its ancestor {to:?}")));
+            return Err(Error::invalid(format!(
+                "cannot exchange {from:?} with its ancestor {to:?}"
+            )));
         }
         let (to_parent, _) = key::split(to);
         self.ensure_dir(to_parent, false, 0, 0)?;
         let dst = self.load(to)?;
-        let moving = self.subtree(from, src.clone(), MAX_RENAME_ENTRIES + 1, ErrorKind::CrossDevice)?;
+        let moving = self.subtree(
+            from,
+            src.clone(),
+            MAX_RENAME_ENTRIES + 1,
+            ErrorKind::CrossDevice,
+        )?;
         let mut swapped: Vec<(String, EntryRecord)> = Vec::new();
         match (mode, dst) {
             (RenameMode::NoReplace, Some(_)) => {
-                return Err(Error::new(ErrorKind::AlreadyExists, format!("{to:?} exists")))
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("{to:?} exists"),
+                ))
             }
             (RenameMode::Exchange, None) => return Err(Error::not_found(to)),
             (RenameMode::Exchange, Some(d)) => {
                 swapped = self.subtree(to, d, MAX_RENAME_ENTRIES + 1, ErrorKind::CrossDevice)?;
                 if moving.len() + swapped.len() > MAX_RENAME_ENTRIES {
-                    return Err(Error::new(ErrorKind::CrossDevice, "exchange moves too many entries"));
+                    return Err(Error::new(
+                        ErrorKind::CrossDevice,
+                        "exchange moves too many entries",
+                    ));
                 }
             }
             (RenameMode::Replace, Some(d)) => {
                 match (src.kind == EntryKind::Dir, d.kind == EntryKind::Dir) {
                     (true, false) => {
-                        return Err(Error::new(ErrorKind::NotDir, format!("{to:?} is not a directory")))
+                        return Err(Error::new(
+                            ErrorKind::NotDir,
+                            format!("{to:?} is not a directory"),
+                        ))
                     }
                     (false, true) => {
-                        return Err(Error::new(ErrorKind::IsDir, format!("{to:?} is a directory")))
+                        return Err(Error::new(
+                            ErrorKind::IsDir,
+                            format!("{to:?} is a directory"),
+                        ))
                     }
                     (true, true) if self.has_children(to)? => {
-                        return Err(Error::new(ErrorKind::NotEmpty, format!("directory {to:?} is not empty")))
+                        return Err(Error::new(
+                            ErrorKind::NotEmpty,
+                            format!("directory {to:?} is not empty"),
+                        ))
                     }
                     _ => {}
                 }
@@ -677,7 +799,12 @@ impl<'v> Applier<'v> {
     }
 
     /// Re-creates a removed subtree rooted at `old_root` under `new_root`.
-    fn reinsert(&mut self, old_root: &str, new_root: &str, entries: Vec<(String, EntryRecord)>) -> Result<()> {
+    fn reinsert(
+        &mut self,
+        old_root: &str,
+        new_root: &str,
+        entries: Vec<(String, EntryRecord)>,
+    ) -> Result<()> {
         for (i, (old_key, mut rec)) in entries.into_iter().enumerate() {
             let suffix = old_key.get(old_root.len()..).unwrap_or_default();
             let new_key = format!("{new_root}{suffix}");
@@ -698,7 +825,10 @@ impl<'v> Applier<'v> {
     }
 
     fn txn(&mut self, txn: &Txn) -> CommandResult {
-        if txn.compare.len() > MAX_TXN_OPS || txn.success.len() > MAX_TXN_OPS || txn.failure.len() > MAX_TXN_OPS {
+        if txn.compare.len() > MAX_TXN_OPS
+            || txn.success.len() > MAX_TXN_OPS
+            || txn.failure.len() > MAX_TXN_OPS
+        {
             return Err(Error::new(ErrorKind::TooBig, format!("a transaction holds at most {MAX_TXN_OPS} compares and {MAX_TXN_OPS} operations per branch")));
         }
         let mut succeeded = true;
@@ -710,7 +840,11 @@ impl<'v> Applier<'v> {
                 break;
             }
         }
-        let ops = if succeeded { &txn.success } else { &txn.failure };
+        let ops = if succeeded {
+            &txn.success
+        } else {
+            &txn.failure
+        };
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             results.push(match op {
@@ -723,7 +857,11 @@ impl<'v> Applier<'v> {
                 }
             });
         }
-        Ok(WriteResult::Txn { revision: 0, succeeded, results })
+        Ok(WriteResult::Txn {
+            revision: 0,
+            succeeded,
+            results,
+        })
     }
 }
 
@@ -743,7 +881,8 @@ fn history_revision(k: &[u8]) -> Option<u64> {
 }
 
 fn entry_name(k: &[u8]) -> Result<String> {
-    String::from_utf8(k.get(1..).unwrap_or_default().to_vec()).map_err(|_| Error::corrupt("entry key is not UTF-8"))
+    String::from_utf8(k.get(1..).unwrap_or_default().to_vec())
+        .map_err(|_| Error::corrupt("entry key is not UTF-8"))
 }
 
 fn set_revision(result: &mut WriteResult, rev: u64) {
@@ -769,19 +908,32 @@ fn lease_info(l: &LeaseRecord) -> LeaseInfo {
 /// Size and shape checks that do not depend on the store (also run before proposing).
 pub fn validate_put(op: &PutOp) -> Result<()> {
     if op.value.len() > MAX_VALUE_BYTES_CEILING {
-        return Err(Error::new(ErrorKind::TooBig, format!("value is {} bytes", op.value.len())));
+        return Err(Error::new(
+            ErrorKind::TooBig,
+            format!("value is {} bytes", op.value.len()),
+        ));
     }
     match op.kind {
-        EntryKind::Dir if !op.value.is_empty() => return Err(Error::invalid("a directory has no value")),
-        EntryKind::Symlink if op.value.is_empty() || op.value.len() > MAX_SYMLINK_TARGET_BYTES => {
-            return Err(Error::new(ErrorKind::NameTooLong, "symlink target is empty or too long"))
+        EntryKind::Dir if !op.value.is_empty() => {
+            return Err(Error::invalid("a directory has no value"))
         }
-        EntryKind::Symlink if op.value.contains(&0) => return Err(Error::invalid("NUL in symlink target")),
+        EntryKind::Symlink if op.value.is_empty() || op.value.len() > MAX_SYMLINK_TARGET_BYTES => {
+            return Err(Error::new(
+                ErrorKind::NameTooLong,
+                "symlink target is empty or too long",
+            ))
+        }
+        EntryKind::Symlink if op.value.contains(&0) => {
+            return Err(Error::invalid("NUL in symlink target"))
+        }
         _ => {}
     }
     if let Some(x) = &op.xattrs {
         if x.len() > MAX_XATTRS_PER_ENTRY {
-            return Err(Error::new(ErrorKind::NoSpace, format!("more than {MAX_XATTRS_PER_ENTRY} xattrs")));
+            return Err(Error::new(
+                ErrorKind::NoSpace,
+                format!("more than {MAX_XATTRS_PER_ENTRY} xattrs"),
+            ));
         }
         for (n, v) in x {
             validate_xattr(n, v)?;
@@ -792,32 +944,57 @@ pub fn validate_put(op: &PutOp) -> Result<()> {
 
 fn validate_xattr(name: &str, value: &[u8]) -> Result<()> {
     if name.is_empty() || name.len() > MAX_XATTR_NAME_BYTES || name.contains('\0') {
-        return Err(Error::new(ErrorKind::NameTooLong, "xattr name is empty or too long"));
+        return Err(Error::new(
+            ErrorKind::NameTooLong,
+            "xattr name is empty or too long",
+        ));
     }
     if name.starts_with("user.aspen.") {
-        return Err(Error::new(ErrorKind::PermissionDenied, format!("{name} is read-only metadata")));
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!("{name} is read-only metadata"),
+        ));
     }
     if value.len() > MAX_XATTR_VALUE_BYTES {
-        return Err(Error::new(ErrorKind::TooBig, format!("xattr value over {MAX_XATTR_VALUE_BYTES} bytes")));
+        return Err(Error::new(
+            ErrorKind::TooBig,
+            format!("xattr value over {MAX_XATTR_VALUE_BYTES} bytes"),
+        ));
     }
     Ok(())
 }
 
 fn check_condition(key: &str, existing: Option<&EntryRecord>, cond: &PutCondition) -> Result<()> {
-    let failed = |what: String| Err(Error::new(ErrorKind::CompareFailed, format!("{key:?}: {what}")));
+    let failed = |what: String| {
+        Err(Error::new(
+            ErrorKind::CompareFailed,
+            format!("{key:?}: {what}"),
+        ))
+    };
     match (cond, existing) {
         (PutCondition::Any, _) => Ok(()),
-        (PutCondition::MustNotExist, Some(_)) => Err(Error::new(ErrorKind::AlreadyExists, format!("{key:?} exists"))),
+        (PutCondition::MustNotExist, Some(_)) => Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!("{key:?} exists"),
+        )),
         (PutCondition::MustNotExist, None) => Ok(()),
         (PutCondition::MustExist, None) => Err(Error::not_found(key)),
         (PutCondition::MustExist, Some(_)) => Ok(()),
         (PutCondition::ModRevision(want), e) => {
             let have = e.map_or(0, |r| r.mod_revision);
-            if have == *want { Ok(()) } else { failed(format!("mod_revision is {have}, expected {want}")) }
+            if have == *want {
+                Ok(())
+            } else {
+                failed(format!("mod_revision is {have}, expected {want}"))
+            }
         }
         (PutCondition::Version(want), e) => {
             let have = e.map_or(0, |r| r.version);
-            if have == *want { Ok(()) } else { failed(format!("version is {have}, expected {want}")) }
+            if have == *want {
+                Ok(())
+            } else {
+                failed(format!("version is {have}, expected {want}"))
+            }
         }
         (PutCondition::Value(want), Some(r)) if &r.value == want => Ok(()),
         (PutCondition::Value(_), _) => failed("value differs".to_string()),

@@ -8,7 +8,9 @@ use crate::limits::{MAX_KEY_BYTES, MAX_NAME_BYTES};
 /// Checks a key (not the root) and explains the first problem found.
 pub fn validate_key(key: &str) -> Result<()> {
     if key.is_empty() {
-        return Err(Error::invalid("empty key (the root directory cannot be written)"));
+        return Err(Error::invalid(
+            "empty key (the root directory cannot be written)",
+        ));
     }
     if key.len() > MAX_KEY_BYTES {
         return Err(Error::new(
@@ -17,7 +19,8 @@ pub fn validate_key(key: &str) -> Result<()> {
         ));
     }
     for component in key.split('/') {
-        validate_name(component).map_err(|e| Error::new(e.kind, format!("key {key:?}: {}", e.message)))?;
+        validate_name(component)
+            .map_err(|e| Error::new(e.kind, format!("key {key:?}: {}", e.message)))?;
     }
     Ok(())
 }
@@ -25,10 +28,14 @@ pub fn validate_key(key: &str) -> Result<()> {
 /// Checks one path component.
 pub fn validate_name(name: &str) -> Result<()> {
     if name.is_empty() {
-        return Err(Error::invalid("empty path component (leading, trailing or double '/')"));
+        return Err(Error::invalid(
+            "empty path component (leading, trailing or double '/')",
+        ));
     }
     if name == "." || name == ".." {
-        return Err(Error::invalid(format!("path component {name:?} is not allowed")));
+        return Err(Error::invalid(format!(
+            "path component {name:?} is not allowed"
+        )));
     }
     if name.contains('\0') {
         return Err(Error::invalid("NUL byte in name"));
@@ -39,7 +46,10 @@ pub fn validate_name(name: &str) -> Result<()> {
     if name.len() > MAX_NAME_BYTES {
         return Err(Error::new(
             ErrorKind::NameTooLong,
-            format!("component is {} bytes; the limit is {MAX_NAME_BYTES}", name.len()),
+            format!(
+                "component is {} bytes; the limit is {MAX_NAME_BYTES}",
+                name.len()
+            ),
         ));
     }
     Ok(())
@@ -94,9 +104,15 @@ mod tests {
             assert!(validate_key(bad).is_err(), "{bad:?} accepted");
         }
         let long_name = "x".repeat(256);
-        assert_eq!(validate_key(&long_name).unwrap_err().kind, ErrorKind::NameTooLong);
+        assert_eq!(
+            validate_key(&long_name).unwrap_err().kind,
+            ErrorKind::NameTooLong
+        );
         let long_key = vec!["y".repeat(200); 25].join("/");
-        assert_eq!(validate_key(&long_key).unwrap_err().kind, ErrorKind::NameTooLong);
+        assert_eq!(
+            validate_key(&long_key).unwrap_err().kind,
+            ErrorKind::NameTooLong
+        );
     }
 
     #[test]

@@ -37,11 +37,23 @@ pub fn query(view: &View, q: &ReadQuery) -> Result<ReadResult> {
             Ok(ReadResult::Meta(get(view, key)?.map(|r| r.meta())))
         }
         ReadQuery::ListDir { dir, after, limit } => {
-            let (entries, more) = list_dir(view, key::normalize(dir), after.as_deref(), clamp(*limit))?;
+            let (entries, more) =
+                list_dir(view, key::normalize(dir), after.as_deref(), clamp(*limit))?;
             Ok(ReadResult::Dir { entries, more })
         }
-        ReadQuery::Range { prefix, after, limit, keys_only } => {
-            let (entries, more) = range(view, key::normalize(prefix), after.as_deref(), clamp(*limit), *keys_only)?;
+        ReadQuery::Range {
+            prefix,
+            after,
+            limit,
+            keys_only,
+        } => {
+            let (entries, more) = range(
+                view,
+                key::normalize(prefix),
+                after.as_deref(),
+                clamp(*limit),
+                *keys_only,
+            )?;
             Ok(ReadResult::Range { entries, more })
         }
         ReadQuery::Revision => Ok(ReadResult::Revision(meta(view)?.revision)),
@@ -55,12 +67,22 @@ fn clamp(limit: u32) -> usize {
 }
 
 /// Direct children of `dir` with names after `after`.
-pub fn list_dir(view: &View, dir: &str, after: Option<&str>, limit: usize) -> Result<(Vec<(String, EntryMeta)>, bool)> {
+pub fn list_dir(
+    view: &View,
+    dir: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<(String, EntryMeta)>, bool)> {
     if !dir.is_empty() {
         key::validate_key(dir)?;
         match get(view, dir)? {
             Some(rec) if rec.kind == EntryKind::Dir => {}
-            Some(_) => return Err(Error::new(crate::error::ErrorKind::NotDir, format!("{dir:?} is not a directory"))),
+            Some(_) => {
+                return Err(Error::new(
+                    crate::error::ErrorKind::NotDir,
+                    format!("{dir:?} is not a directory"),
+                ))
+            }
             None => return Err(Error::not_found(dir)),
         }
     }
@@ -81,24 +103,35 @@ pub fn list_dir(view: &View, dir: &str, after: Option<&str>, limit: usize) -> Re
         let child = key::join(dir, &name);
         match get(view, &child)? {
             Some(rec) => out.push((name, rec.meta())),
-            None => return Err(Error::corrupt(format!("directory index names missing entry {child:?}"))),
+            None => {
+                return Err(Error::corrupt(format!(
+                    "directory index names missing entry {child:?}"
+                )))
+            }
         }
     }
     Ok((out, more))
 }
 
 /// Entries at or below `prefix` (path semantics) with keys after `after`.
-pub fn range(view: &View, prefix: &str, after: Option<&str>, limit: usize, keys_only: bool) -> Result<(Vec<(String, EntryRecord)>, bool)> {
+pub fn range(
+    view: &View,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+    keys_only: bool,
+) -> Result<(Vec<(String, EntryRecord)>, bool)> {
     let mut out = Vec::new();
     let mut bytes = 0usize;
-    let mut push = |k: String, mut rec: EntryRecord, out: &mut Vec<(String, EntryRecord)>| -> bool {
-        if keys_only {
-            rec.value.clear();
-        }
-        bytes = bytes.saturating_add(rec.value.len() + k.len());
-        out.push((k, rec));
-        out.len() < limit && bytes < MAX_LIST_PAGE_BYTES
-    };
+    let mut push =
+        |k: String, mut rec: EntryRecord, out: &mut Vec<(String, EntryRecord)>| -> bool {
+            if keys_only {
+                rec.value.clear();
+            }
+            bytes = bytes.saturating_add(rec.value.len() + k.len());
+            out.push((k, rec));
+            out.len() < limit && bytes < MAX_LIST_PAGE_BYTES
+        };
     // The prefix entry itself sorts first.
     if !prefix.is_empty() && after.is_none_or(|a| a < prefix) {
         key::validate_key(prefix)?;
@@ -109,7 +142,11 @@ pub fn range(view: &View, prefix: &str, after: Option<&str>, limit: usize, keys_
             }
         }
     }
-    let below = if prefix.is_empty() { String::new() } else { format!("{prefix}/") };
+    let below = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
     let scan_prefix = layout::entry_key(&below);
     let mut from = scan_prefix.clone();
     if let Some(a) = after.filter(|a| a.as_bytes() >= below.as_bytes()) {
@@ -148,7 +185,11 @@ pub fn leases(view: &View) -> Result<Vec<LeaseInfo>> {
     rows.iter()
         .map(|(_, v)| {
             let l: LeaseRecord = decode(v, "lease")?;
-            Ok(LeaseInfo { id: l.id, ttl_secs: l.ttl_secs, expires_at_ns: l.expires_at_ns })
+            Ok(LeaseInfo {
+                id: l.id,
+                ttl_secs: l.ttl_secs,
+                expires_at_ns: l.expires_at_ns,
+            })
         })
         .collect()
 }
@@ -170,7 +211,11 @@ pub fn expired_leases(view: &View, now_ns: i64, limit: usize) -> Result<Vec<u64>
 /// One page of watch history starting at raw history key `from` (see
 /// `layout::history_key`); returns the events and, when the page was full, the key to
 /// continue from.
-pub fn history_page(view: &View, from: &[u8], limit: usize) -> Result<(Vec<Event>, Option<Vec<u8>>)> {
+pub fn history_page(
+    view: &View,
+    from: &[u8],
+    limit: usize,
+) -> Result<(Vec<Event>, Option<Vec<u8>>)> {
     let end = crate::store::prefix_end(&[layout::TAG_HISTORY]);
     let rows = view.scan(from, end.as_deref(), limit)?;
     let next = match rows.last() {
@@ -181,6 +226,9 @@ pub fn history_page(view: &View, from: &[u8], limit: usize) -> Result<(Vec<Event
         }
         _ => None,
     };
-    let events = rows.iter().map(|(_, v)| decode(v, "history event")).collect::<Result<Vec<Event>>>()?;
+    let events = rows
+        .iter()
+        .map(|(_, v)| decode(v, "history event"))
+        .collect::<Result<Vec<Event>>>()?;
     Ok((events, next))
 }

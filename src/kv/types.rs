@@ -216,17 +216,38 @@ pub struct Txn {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     Put(PutOp),
-    SetAttr { key: String, change: AttrChange },
-    Delete { key: String, mode: DeleteMode },
+    SetAttr {
+        key: String,
+        change: AttrChange,
+    },
+    Delete {
+        key: String,
+        mode: DeleteMode,
+    },
     /// Deletes `prefix` and everything below it (path semantics; "" is everything).
-    DeletePrefix { prefix: String },
-    Rename { from: String, to: String, mode: RenameMode },
+    DeletePrefix {
+        prefix: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+        mode: RenameMode,
+    },
     Txn(Txn),
-    LeaseGrant { ttl_secs: u64, id: u64 },
-    LeaseKeepAlive { id: u64 },
-    LeaseRevoke { id: u64 },
+    LeaseGrant {
+        ttl_secs: u64,
+        id: u64,
+    },
+    LeaseKeepAlive {
+        id: u64,
+    },
+    LeaseRevoke {
+        id: u64,
+    },
     /// Internal: sent by the leader for leases whose deadline passed.
-    ExpireLeases { ids: Vec<u64> },
+    ExpireLeases {
+        ids: Vec<u64>,
+    },
 }
 
 impl Command {
@@ -264,13 +285,35 @@ pub struct LeaseInfo {
 /// The outcome of one command. `revision` is the store revision after the command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WriteResult {
-    Put { revision: u64, entry: EntryMeta },
-    Deleted { revision: u64, deleted: u64 },
-    Renamed { revision: u64, moved: u64 },
-    Txn { revision: u64, succeeded: bool, results: Vec<TxnOpResult> },
-    Lease { revision: u64, lease: LeaseInfo },
-    LeaseRevoked { revision: u64, deleted: u64 },
-    Expired { revision: u64, leases: Vec<u64> },
+    Put {
+        revision: u64,
+        entry: EntryMeta,
+    },
+    Deleted {
+        revision: u64,
+        deleted: u64,
+    },
+    Renamed {
+        revision: u64,
+        moved: u64,
+    },
+    Txn {
+        revision: u64,
+        succeeded: bool,
+        results: Vec<TxnOpResult>,
+    },
+    Lease {
+        revision: u64,
+        lease: LeaseInfo,
+    },
+    LeaseRevoked {
+        revision: u64,
+        deleted: u64,
+    },
+    Expired {
+        revision: u64,
+        leases: Vec<u64>,
+    },
 }
 
 impl WriteResult {
@@ -314,12 +357,25 @@ pub struct Event {
 /// A read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReadQuery {
-    Get { key: String },
-    Stat { key: String },
+    Get {
+        key: String,
+    },
+    Stat {
+        key: String,
+    },
     /// Direct children of `dir`, names after `after`, at most `limit`.
-    ListDir { dir: String, after: Option<String>, limit: u32 },
+    ListDir {
+        dir: String,
+        after: Option<String>,
+        limit: u32,
+    },
     /// Entries at or below `prefix` (path semantics), keys after `after`, at most `limit`.
-    Range { prefix: String, after: Option<String>, limit: u32, keys_only: bool },
+    Range {
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+        keys_only: bool,
+    },
     Revision,
     LeaseList,
     /// Space and entry figures of the node's data dir (for statfs).
@@ -330,8 +386,14 @@ pub enum ReadQuery {
 pub enum ReadResult {
     Entry(Option<EntryRecord>),
     Meta(Option<EntryMeta>),
-    Dir { entries: Vec<(String, EntryMeta)>, more: bool },
-    Range { entries: Vec<(String, EntryRecord)>, more: bool },
+    Dir {
+        entries: Vec<(String, EntryMeta)>,
+        more: bool,
+    },
+    Range {
+        entries: Vec<(String, EntryRecord)>,
+        more: bool,
+    },
     Revision(u64),
     Leases(Vec<LeaseInfo>),
     Stats(StoreStats),

@@ -69,15 +69,24 @@ impl KvBackend {
             0 => rand::random::<u64>() | 1,
             o => o,
         };
-        KvBackend { target, rt, origin, consistency }
+        KvBackend {
+            target,
+            rt,
+            origin,
+            consistency,
+        }
     }
 
     fn write(&self, command: Command) -> fs::BackendResult<WriteResult> {
-        self.rt.block_on(self.target.write(self.origin, command)).map_err(to_fs)
+        self.rt
+            .block_on(self.target.write(self.origin, command))
+            .map_err(to_fs)
     }
 
     fn read(&self, query: ReadQuery) -> fs::BackendResult<ReadResult> {
-        self.rt.block_on(self.target.read(query, self.consistency)).map_err(to_fs)
+        self.rt
+            .block_on(self.target.read(query, self.consistency))
+            .map_err(to_fs)
     }
 
     fn status(&self) -> fs::BackendResult<ClusterStatus> {
@@ -170,14 +179,18 @@ impl fs::Backend for KvBackend {
         if key.is_empty() {
             return Ok(Some(root_attr()));
         }
-        match self.read(ReadQuery::Stat { key: key.to_string() })? {
+        match self.read(ReadQuery::Stat {
+            key: key.to_string(),
+        })? {
             ReadResult::Meta(m) => Ok(m.as_ref().map(attr_to_fs)),
             _ => Err(unexpected()),
         }
     }
 
     fn get(&self, key: &str) -> fs::BackendResult<Option<fs::Entry>> {
-        match self.read(ReadQuery::Get { key: key.to_string() })? {
+        match self.read(ReadQuery::Get {
+            key: key.to_string(),
+        })? {
             ReadResult::Entry(e) => Ok(e.map(|rec| fs::Entry {
                 attr: attr_to_fs(&rec.meta()),
                 value: rec.value,
@@ -189,10 +202,17 @@ impl fs::Backend for KvBackend {
 
     fn list(&self, dir: &str, after: Option<&str>, limit: usize) -> fs::BackendResult<fs::DirPage> {
         let limit = u32::try_from(limit.min(MAX_LIST_LIMIT)).unwrap_or(1);
-        let q = ReadQuery::ListDir { dir: dir.to_string(), after: after.map(str::to_string), limit };
+        let q = ReadQuery::ListDir {
+            dir: dir.to_string(),
+            after: after.map(str::to_string),
+            limit,
+        };
         match self.read(q)? {
             ReadResult::Dir { entries, more } => Ok(fs::DirPage {
-                entries: entries.into_iter().map(|(n, m)| (n, attr_to_fs(&m))).collect(),
+                entries: entries
+                    .into_iter()
+                    .map(|(n, m)| (n, attr_to_fs(&m)))
+                    .collect(),
                 more,
             }),
             _ => Err(unexpected()),
@@ -240,7 +260,10 @@ impl fs::Backend for KvBackend {
             }),
             remove_xattr: change.remove_xattr,
         };
-        match self.write(Command::SetAttr { key: key.to_string(), change })? {
+        match self.write(Command::SetAttr {
+            key: key.to_string(),
+            change,
+        })? {
             WriteResult::Put { entry, .. } => Ok(attr_to_fs(&entry)),
             _ => Err(unexpected()),
         }
@@ -251,7 +274,11 @@ impl fs::Backend for KvBackend {
             fs::DeleteKind::NonDir => DeleteMode::NonDir,
             fs::DeleteKind::EmptyDir => DeleteMode::EmptyDir,
         };
-        self.write(Command::Delete { key: key.to_string(), mode }).map(|_| ())
+        self.write(Command::Delete {
+            key: key.to_string(),
+            mode,
+        })
+        .map(|_| ())
     }
 
     fn rename(&self, from: &str, to: &str, mode: fs::RenameMode) -> fs::BackendResult<()> {
@@ -260,7 +287,12 @@ impl fs::Backend for KvBackend {
             fs::RenameMode::NoReplace => RenameMode::NoReplace,
             fs::RenameMode::Exchange => RenameMode::Exchange,
         };
-        self.write(Command::Rename { from: from.to_string(), to: to.to_string(), mode }).map(|_| ())
+        self.write(Command::Rename {
+            from: from.to_string(),
+            to: to.to_string(),
+            mode,
+        })
+        .map(|_| ())
     }
 
     fn stats(&self) -> fs::BackendResult<fs::FsStats> {
@@ -288,7 +320,11 @@ impl fs::Backend for KvBackend {
 
     fn subscribe(&self) -> std_mpsc::Receiver<fs::Change> {
         let (tx, rx) = std_mpsc::sync_channel(FS_CHANGE_QUEUE_LEN);
-        let mut tx = ChangeSink { tx, overflowed: false, dropped: 0 };
+        let mut tx = ChangeSink {
+            tx,
+            overflowed: false,
+            dropped: 0,
+        };
         let origin = self.origin;
         match &self.target {
             Target::Local(node) => {
@@ -298,7 +334,9 @@ impl fs::Backend for KvBackend {
                     loop {
                         let ok = match sub.recv().await {
                             Ok(Applied::Events(events)) => forward(&mut tx, origin, &events),
-                            Ok(Applied::Reset { .. }) | Err(RecvError::Lagged(_)) => everything_changed(&mut tx),
+                            Ok(Applied::Reset { .. }) | Err(RecvError::Lagged(_)) => {
+                                everything_changed(&mut tx)
+                            }
                             Err(RecvError::Closed) => return,
                         };
                         if !ok {
@@ -366,9 +404,15 @@ impl ChangeSink {
     /// `false` once the file system is gone.
     fn send(&mut self, change: fs::Change) -> bool {
         if self.overflowed {
-            match self.tx.try_send(fs::Change { key: String::new(), deleted: true }) {
+            match self.tx.try_send(fs::Change {
+                key: String::new(),
+                deleted: true,
+            }) {
                 Ok(()) => {
-                    tracing::warn!(dropped = self.dropped, "cache notifier fell behind; flushed kernel caches");
+                    tracing::warn!(
+                        dropped = self.dropped,
+                        "cache notifier fell behind; flushed kernel caches"
+                    );
                     self.overflowed = false;
                     self.dropped = 0;
                 }
@@ -394,7 +438,10 @@ impl ChangeSink {
 /// Sends the changes not made by this mount; `false` once the file system is gone.
 fn forward(tx: &mut ChangeSink, origin: u64, events: &[Event]) -> bool {
     for e in events.iter().filter(|e| e.origin != origin) {
-        let change = fs::Change { key: e.key.clone(), deleted: e.kind != EventKind::Put };
+        let change = fs::Change {
+            key: e.key.clone(),
+            deleted: e.kind != EventKind::Put,
+        };
         if !tx.send(change) {
             return false;
         }
@@ -404,5 +451,8 @@ fn forward(tx: &mut ChangeSink, origin: u64, events: &[Event]) -> bool {
 
 /// Tells the file system to drop everything it caches.
 fn everything_changed(tx: &mut ChangeSink) -> bool {
-    tx.send(fs::Change { key: String::new(), deleted: true })
+    tx.send(fs::Change {
+        key: String::new(),
+        deleted: true,
+    })
 }

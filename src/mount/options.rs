@@ -35,14 +35,38 @@ impl Default for MountOptions {
 
 /// Options mount(8) and fstab pass that mean nothing to Aspen.
 const IGNORED: &[&str] = &[
-    "_netdev", "defaults", "auto", "noauto", "nofail", "user", "users", "nouser", "owner", "group", "noatime",
-    "relatime", "atime", "nodiratime", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "async", "sync",
+    "_netdev",
+    "defaults",
+    "auto",
+    "noauto",
+    "nofail",
+    "user",
+    "users",
+    "nouser",
+    "owner",
+    "group",
+    "noatime",
+    "relatime",
+    "atime",
+    "nodiratime",
+    "exec",
+    "noexec",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "async",
+    "sync",
 ];
 
 fn seconds(key: &str, v: &str) -> Result<Duration> {
-    let secs: f64 = v.parse().map_err(|_| Error::invalid(format!("{key}={v}: not a number of seconds")))?;
+    let secs: f64 = v
+        .parse()
+        .map_err(|_| Error::invalid(format!("{key}={v}: not a number of seconds")))?;
     if !(0.0..=86_400.0).contains(&secs) {
-        return Err(Error::invalid(format!("{key}={v}: must be between 0 and 86400 seconds")));
+        return Err(Error::invalid(format!(
+            "{key}={v}: must be between 0 and 86400 seconds"
+        )));
     }
     Ok(Duration::from_secs_f64(secs))
 }

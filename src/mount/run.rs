@@ -38,23 +38,31 @@ pub fn check_mount_point(dir: &Path) -> Result<()> {
 }
 
 /// Mounts `target` at `dir`.
-pub fn mount(target: Target, dir: &Path, fsname: &str, opts: &MountOptions) -> Result<aspen_fs::MountHandle> {
+pub fn mount(
+    target: Target,
+    dir: &Path,
+    fsname: &str,
+    opts: &MountOptions,
+) -> Result<aspen_fs::MountHandle> {
     check_mount_point(dir)?;
-    let rt = tokio::runtime::Handle::try_current().map_err(|_| Error::internal("mount needs a tokio runtime"))?;
+    let rt = tokio::runtime::Handle::try_current()
+        .map_err(|_| Error::internal("mount needs a tokio runtime"))?;
     let backend = Arc::new(KvBackend::new(target, rt, opts.consistency));
     aspen_fs::mount(backend, dir, opts.fs_config(fsname)).map_err(|e| {
-        let hint = if e.raw_os_error() == Some(libc::ENOENT) || e.kind() == std::io::ErrorKind::NotFound {
-            " (is /dev/fuse present, and fusermount3 from Debian's fuse3 installed?)"
-        } else {
-            ""
-        };
+        let hint =
+            if e.raw_os_error() == Some(libc::ENOENT) || e.kind() == std::io::ErrorKind::NotFound {
+                " (is /dev/fuse present, and fusermount3 from Debian's fuse3 installed?)"
+            } else {
+                ""
+            };
         Error::io(format!("cannot mount {}: {e}{hint}", dir.display()))
     })
 }
 
 /// Unmounts `dir` from outside the session (the way `umount DIR` would).
 pub fn unmount_path(dir: &Path) -> Result<()> {
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| Error::invalid("mount point has a NUL"))?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| Error::invalid("mount point has a NUL"))?;
     // SAFETY: `c` is a valid C string.
     if unsafe { libc::umount2(c.as_ptr(), 0) } == 0 {
         return Ok(());
@@ -68,10 +76,17 @@ pub fn unmount_path(dir: &Path) -> Result<()> {
         }
     }
     // Not root: ask the setuid helper.
-    let status = std::process::Command::new("fusermount3").arg("-u").arg("-z").arg(dir).status();
+    let status = std::process::Command::new("fusermount3")
+        .arg("-u")
+        .arg("-z")
+        .arg(dir)
+        .status();
     match status {
         Ok(s) if s.success() => Ok(()),
-        _ => Err(Error::io(format!("cannot unmount {}: {err}", dir.display()))),
+        _ => Err(Error::io(format!(
+            "cannot unmount {}: {err}",
+            dir.display()
+        ))),
     }
 }
 
@@ -123,9 +138,14 @@ impl HelperArgs {
         let mut opts = Vec::new();
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            let s = a.to_str().ok_or_else(|| Error::invalid("arguments must be UTF-8"))?;
+            let s = a
+                .to_str()
+                .ok_or_else(|| Error::invalid("arguments must be UTF-8"))?;
             if s == "-o" {
-                let v = it.next().and_then(|v| v.to_str()).ok_or_else(|| Error::invalid("-o needs options"))?;
+                let v = it
+                    .next()
+                    .and_then(|v| v.to_str())
+                    .ok_or_else(|| Error::invalid("-o needs options"))?;
                 opts.push(v.to_string());
             } else if let Some(v) = s.strip_prefix("-o") {
                 opts.push(v.to_string());
@@ -150,7 +170,11 @@ impl HelperArgs {
                 out.source = src.clone();
                 out.dir = PathBuf::from(dir);
             }
-            _ => return Err(Error::invalid("usage: mount.aspen HOST:PORT DIR [-sfnv] [-o OPTIONS]")),
+            _ => {
+                return Err(Error::invalid(
+                    "usage: mount.aspen HOST:PORT DIR [-sfnv] [-o OPTIONS]",
+                ))
+            }
         }
         out.options = opts.join(",");
         Ok(out)
@@ -187,10 +211,12 @@ async fn mount_remote(args: &HelperArgs, ready: impl FnOnce(Result<()>)) -> Resu
         let opts = MountOptions::parse(&args.options, args.sloppy)?;
         let token = token_for(&opts)?;
         let client = Arc::new(Client::new(vec![args.source.clone()], token)?);
-        client
-            .status()
-            .await
-            .map_err(|e| Error::new(e.kind, format!("cannot reach {}: {}", args.source, e.message)))?;
+        client.status().await.map_err(|e| {
+            Error::new(
+                e.kind,
+                format!("cannot reach {}: {}", args.source, e.message),
+            )
+        })?;
         mount(Target::Remote(client), &args.dir, &args.source, &opts)
     }
     .await;
@@ -274,7 +300,8 @@ fn daemonize_and_mount(args: &HelperArgs) -> i32 {
                 libc::setsid();
             }
             // SAFETY: `write_fd` is a valid, owned descriptor from pipe().
-            let mut report = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(write_fd) };
+            let mut report =
+                unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(write_fd) };
             let code = match runtime() {
                 Ok(rt) => rt.block_on(mount_remote(args, move |r| {
                     let msg = match r {
@@ -297,7 +324,8 @@ fn daemonize_and_mount(args: &HelperArgs) -> i32 {
             // SAFETY: closing our copy of the write end; `read_fd` is owned by us.
             unsafe { libc::close(write_fd) };
             // SAFETY: `read_fd` is a valid, owned descriptor from pipe().
-            let mut from_child = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(read_fd) };
+            let mut from_child =
+                unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(read_fd) };
             // One line: "OK" or the reason. The child keeps running, so read no further.
             let mut msg = String::new();
             let mut byte = [0u8; 1];
@@ -309,7 +337,11 @@ fn daemonize_and_mount(args: &HelperArgs) -> i32 {
             }
             if msg == "OK\n" {
                 if args.verbose {
-                    eprintln!("mount.aspen: {} mounted on {}", args.source, args.dir.display());
+                    eprintln!(
+                        "mount.aspen: {} mounted on {}",
+                        args.source,
+                        args.dir.display()
+                    );
                 }
                 0
             } else if msg.is_empty() {
@@ -325,7 +357,11 @@ fn daemonize_and_mount(args: &HelperArgs) -> i32 {
 
 /// Points stdin, stdout and stderr at /dev/null so the daemon holds no terminal.
 fn detach_stdio() {
-    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         use std::os::fd::AsRawFd;
         for fd in 0..3 {
             // SAFETY: dup2 onto the standard descriptors with a valid source fd.

@@ -31,7 +31,12 @@ pub fn render(name: &str, s: &ClusterStatus) -> Option<Vec<u8>> {
         "node" => format!("{} {}\n", s.id, s.addr),
         "health" => {
             if s.leader.is_some() && s.initialized {
-                format!("ok: {} of term {}, leader {}\n", s.role, s.term, s.leader.unwrap_or(0))
+                format!(
+                    "ok: {} of term {}, leader {}\n",
+                    s.role,
+                    s.term,
+                    s.leader.unwrap_or(0)
+                )
             } else if !s.initialized {
                 "uninitialized: this node is not part of a cluster yet\n".to_string()
             } else {
@@ -47,16 +52,51 @@ pub fn render(name: &str, s: &ClusterStatus) -> Option<Vec<u8>> {
 fn metrics(s: &ClusterStatus) -> String {
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, value: u64| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{node=\"{}\"}} {value}\n", s.id));
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{node=\"{}\"}} {value}\n",
+            s.id
+        ));
     };
-    gauge("aspen_raft_is_leader", "1 if this node is the raft leader.", u64::from(s.role == "leader"));
-    gauge("aspen_raft_has_leader", "1 if this node knows a leader.", u64::from(s.leader.is_some()));
+    gauge(
+        "aspen_raft_is_leader",
+        "1 if this node is the raft leader.",
+        u64::from(s.role == "leader"),
+    );
+    gauge(
+        "aspen_raft_has_leader",
+        "1 if this node knows a leader.",
+        u64::from(s.leader.is_some()),
+    );
     gauge("aspen_raft_term", "Current raft term.", s.term);
-    gauge("aspen_raft_last_log_index", "Index of the last raft log entry.", s.last_log_index.unwrap_or(0));
-    gauge("aspen_raft_last_applied_index", "Index of the last applied raft log entry.", s.last_applied.unwrap_or(0));
-    gauge("aspen_raft_snapshot_index", "Index of the last snapshot.", s.snapshot_index.unwrap_or(0));
-    gauge("aspen_kv_revision", "Current KV store revision.", s.revision);
-    gauge("aspen_cluster_members", "Members in the cluster configuration.", s.members.len() as u64);
-    gauge("aspen_cluster_voters", "Voters in the cluster configuration.", s.members.iter().filter(|m| m.voter).count() as u64);
+    gauge(
+        "aspen_raft_last_log_index",
+        "Index of the last raft log entry.",
+        s.last_log_index.unwrap_or(0),
+    );
+    gauge(
+        "aspen_raft_last_applied_index",
+        "Index of the last applied raft log entry.",
+        s.last_applied.unwrap_or(0),
+    );
+    gauge(
+        "aspen_raft_snapshot_index",
+        "Index of the last snapshot.",
+        s.snapshot_index.unwrap_or(0),
+    );
+    gauge(
+        "aspen_kv_revision",
+        "Current KV store revision.",
+        s.revision,
+    );
+    gauge(
+        "aspen_cluster_members",
+        "Members in the cluster configuration.",
+        s.members.len() as u64,
+    );
+    gauge(
+        "aspen_cluster_voters",
+        "Voters in the cluster configuration.",
+        s.members.iter().filter(|m| m.voter).count() as u64,
+    );
     out
 }

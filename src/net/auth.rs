@@ -35,7 +35,8 @@ impl Keys {
 }
 
 fn mac(key: &[u8], parts: &[&[u8]]) -> Result<Mac> {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).map_err(|e| Error::internal(format!("hmac: {e}")))?;
+    let mut m =
+        Hmac::<Sha256>::new_from_slice(key).map_err(|e| Error::internal(format!("hmac: {e}")))?;
     for p in parts {
         m.update(&(p.len() as u64).to_be_bytes());
         m.update(p);
@@ -44,7 +45,8 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> Result<Mac> {
 }
 
 fn verify(key: &[u8], parts: &[&[u8]], proof: &Mac) -> Result<bool> {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).map_err(|e| Error::internal(format!("hmac: {e}")))?;
+    let mut m =
+        Hmac::<Sha256>::new_from_slice(key).map_err(|e| Error::internal(format!("hmac: {e}")))?;
     for p in parts {
         m.update(&(p.len() as u64).to_be_bytes());
         m.update(p);
@@ -69,41 +71,83 @@ async fn timed<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> 
 }
 
 /// Client side. Returns the server's node id once both sides are proven.
-pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, role: Role, key: &[u8]) -> Result<NodeId> {
+pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    role: Role,
+    key: &[u8],
+) -> Result<NodeId> {
     timed(async {
         let hello: ServerHello = read_msg(s).await?;
         let nonce_c = nonce();
         let rb = role_bytes(role)?;
         let proof = mac(key, &[b"aspen-auth-v1/client", &rb, &hello.nonce, &nonce_c])?;
-        write_msg(s, &ClientHello { role, nonce: nonce_c, proof }).await?;
+        write_msg(
+            s,
+            &ClientHello {
+                role,
+                nonce: nonce_c,
+                proof,
+            },
+        )
+        .await?;
         match read_msg::<_, ServerVerdict>(s).await? {
             ServerVerdict::Accepted { proof } => {
-                if verify(key, &[b"aspen-auth-v1/server", &nonce_c, &hello.nonce], &proof)? {
+                if verify(
+                    key,
+                    &[b"aspen-auth-v1/server", &nonce_c, &hello.nonce],
+                    &proof,
+                )? {
                     Ok(hello.node_id)
                 } else {
-                    Err(Error::new(ErrorKind::PermissionDenied, "the server could not prove it knows the key"))
+                    Err(Error::new(
+                        ErrorKind::PermissionDenied,
+                        "the server could not prove it knows the key",
+                    ))
                 }
             }
-            ServerVerdict::Refused { reason } => Err(Error::new(ErrorKind::PermissionDenied, reason)),
+            ServerVerdict::Refused { reason } => {
+                Err(Error::new(ErrorKind::PermissionDenied, reason))
+            }
         }
     })
     .await
 }
 
 /// Server side. Returns the proven role of the other end.
-pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, node_id: NodeId, keys: &Keys) -> Result<Role> {
+pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    node_id: NodeId,
+    keys: &Keys,
+) -> Result<Role> {
     timed(async {
         let nonce_s = nonce();
-        write_msg(s, &ServerHello { node_id, nonce: nonce_s }).await?;
+        write_msg(
+            s,
+            &ServerHello {
+                node_id,
+                nonce: nonce_s,
+            },
+        )
+        .await?;
         let hello: ClientHello = read_msg(s).await?;
         let key = keys.for_role(hello.role);
         let rb = role_bytes(hello.role)?;
-        if !verify(key, &[b"aspen-auth-v1/client", &rb, &nonce_s, &hello.nonce], &hello.proof)? {
+        if !verify(
+            key,
+            &[b"aspen-auth-v1/client", &rb, &nonce_s, &hello.nonce],
+            &hello.proof,
+        )? {
             let reason = match hello.role {
                 Role::Peer { .. } => "wrong cluster secret",
                 Role::Client => "wrong client token",
             };
-            let _ = write_msg(s, &ServerVerdict::Refused { reason: reason.into() }).await;
+            let _ = write_msg(
+                s,
+                &ServerVerdict::Refused {
+                    reason: reason.into(),
+                },
+            )
+            .await;
             return Err(Error::new(ErrorKind::PermissionDenied, reason));
         }
         let proof = mac(key, &[b"aspen-auth-v1/server", &hello.nonce, &nonce_s])?;
@@ -115,11 +159,16 @@ pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, node
 
 /// Reads a secret or token file (whitespace trimmed), refusing short or huge ones.
 pub fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
     if meta.len() > MAX_SECRET_FILE_BYTES {
-        return Err(Error::invalid(format!("{} is larger than {MAX_SECRET_FILE_BYTES} bytes", path.display())));
+        return Err(Error::invalid(format!(
+            "{} is larger than {MAX_SECRET_FILE_BYTES} bytes",
+            path.display()
+        )));
     }
-    let text = std::fs::read(path).map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read(path)
+        .map_err(|e| Error::io(format!("cannot read {}: {e}", path.display())))?;
     let key = text.trim_ascii().to_vec();
     if key.len() < MIN_SECRET_BYTES {
         return Err(Error::invalid(format!(
@@ -156,16 +205,27 @@ mod tests {
     use super::*;
 
     fn keys() -> Keys {
-        Keys { cluster_secret: b"cluster-secret-0123456789".to_vec(), client_token: b"client-token-0123456789".to_vec() }
+        Keys {
+            cluster_secret: b"cluster-secret-0123456789".to_vec(),
+            client_token: b"client-token-0123456789".to_vec(),
+        }
     }
 
     #[tokio::test]
     async fn accepts_right_keys_and_refuses_wrong_ones() {
         for (role, key, ok) in [
             (Role::Client, b"client-token-0123456789".to_vec(), true),
-            (Role::Peer { node_id: 2 }, b"cluster-secret-0123456789".to_vec(), true),
+            (
+                Role::Peer { node_id: 2 },
+                b"cluster-secret-0123456789".to_vec(),
+                true,
+            ),
             (Role::Client, b"cluster-secret-0123456789".to_vec(), false),
-            (Role::Peer { node_id: 2 }, b"wrong-wrong-wrong-wrong".to_vec(), false),
+            (
+                Role::Peer { node_id: 2 },
+                b"wrong-wrong-wrong-wrong".to_vec(),
+                false,
+            ),
         ] {
             let (mut a, mut b) = tokio::io::duplex(4096);
             let server = tokio::spawn(async move { server_handshake(&mut b, 1, &keys()).await });

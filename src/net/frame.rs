@@ -100,18 +100,27 @@ mod tests {
 
         let mut wrong_version = bytes.clone();
         wrong_version[4] = 99;
-        let err = read_frame(&mut std::io::Cursor::new(wrong_version)).await.unwrap_err();
+        let err = read_frame(&mut std::io::Cursor::new(wrong_version))
+            .await
+            .unwrap_err();
         assert!(err.message.contains("protocol version 99"), "{err}");
 
         let mut huge = vec![0xff, 0xff, 0xff, 0xff, PROTOCOL_VERSION];
         huge.extend_from_slice(&[0; 16]);
-        let err = read_frame(&mut std::io::Cursor::new(huge)).await.unwrap_err();
+        let err = read_frame(&mut std::io::Cursor::new(huge))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::TooBig);
 
         let truncated = bytes[..bytes.len() - 2].to_vec();
-        assert!(read_frame(&mut std::io::Cursor::new(truncated)).await.is_err());
+        assert!(read_frame(&mut std::io::Cursor::new(truncated))
+            .await
+            .is_err());
 
-        assert!(read_frame(&mut std::io::Cursor::new(Vec::new())).await.unwrap().is_none());
+        assert!(read_frame(&mut std::io::Cursor::new(Vec::new()))
+            .await
+            .unwrap()
+            .is_none());
         assert!(decode_body::<(u32, String)>(&[0xff, 0xff, 0xff]).is_err());
         let big = vec![0u8; MAX_FRAME_BYTES + 1];
         assert_eq!(encode_frame(&big).unwrap_err().kind, ErrorKind::TooBig);

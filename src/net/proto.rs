@@ -47,8 +47,12 @@ pub struct ClientHello {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ServerVerdict {
     /// The server's proof that it knows the same key.
-    Accepted { proof: Mac },
-    Refused { reason: String },
+    Accepted {
+        proof: Mac,
+    },
+    Refused {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,19 +76,42 @@ pub enum Request {
     Vote(VoteRequest<NodeId>),
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// A follower's batch of `(origin, command)` for the leader to propose as one entry.
-    Propose { commands: Vec<(u64, Command)> },
+    Propose {
+        commands: Vec<(u64, Command)>,
+    },
     // ---- clients (and peers forwarding for them) ----
     /// Commands to apply; `hops` counts forwards between nodes.
-    Write { origin: u64, commands: Vec<Command>, hops: u8 },
-    Read { query: ReadQuery, consistency: Consistency, hops: u8 },
+    Write {
+        origin: u64,
+        commands: Vec<Command>,
+        hops: u8,
+    },
+    Read {
+        query: ReadQuery,
+        consistency: Consistency,
+        hops: u8,
+    },
     /// Stream applied changes at or below `prefix` from `from_revision` (0: from now).
-    Watch { prefix: String, from_revision: u64 },
+    Watch {
+        prefix: String,
+        from_revision: u64,
+    },
     Status,
     /// Initialize a new cluster with these voters.
-    Init { members: BTreeMap<NodeId, String> },
-    AddLearner { id: NodeId, addr: String, hops: u8 },
+    Init {
+        members: BTreeMap<NodeId, String>,
+    },
+    AddLearner {
+        id: NodeId,
+        addr: String,
+        hops: u8,
+    },
     /// Promote learners `voters` to voters, then remove nodes `remove` from the cluster.
-    ChangeMembership { voters: BTreeSet<NodeId>, remove: BTreeSet<NodeId>, hops: u8 },
+    ChangeMembership {
+        voters: BTreeSet<NodeId>,
+        remove: BTreeSet<NodeId>,
+        hops: u8,
+    },
     TriggerSnapshot,
 }
 
@@ -92,13 +119,17 @@ pub enum Request {
 pub enum Response {
     Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
-    InstallSnapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
     Write(Result<Vec<CommandResult>, Error>),
     Read(Result<ReadResult, Error>),
     /// One frame of a watch stream.
     Events(Vec<Event>),
     /// A snapshot replaced the state: a watcher must re-read what it caches.
-    Reset { revision: u64 },
+    Reset {
+        revision: u64,
+    },
     /// The end of a stream, with the reason when it is an error.
     StreamEnd(Option<Error>),
     Status(Result<ClusterStatus, Error>),

@@ -130,7 +130,11 @@ impl RpcConn {
 
     fn register(&self, waiter: Waiter) -> Result<u64> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut p = self.shared.pending.lock().map_err(|_| Error::internal("connection table poisoned"))?;
+        let mut p = self
+            .shared
+            .pending
+            .lock()
+            .map_err(|_| Error::internal("connection table poisoned"))?;
         if self.is_closed() {
             return Err(lost(&self.addr));
         }
@@ -139,9 +143,7 @@ impl RpcConn {
     }
 
     fn forget(&self, id: u64) {
-        if let Ok(mut p) = self.shared.pending.lock() {
-            p.remove(&id);
-        }
+        forget_waiter(&self.shared, id);
     }
 
     async fn send(&self, id: u64, req: &Request) -> Result<()> {
@@ -151,7 +153,11 @@ impl RpcConn {
 
     /// Sends one request and waits up to `timeout` for its response.
     pub async fn call(&self, req: &Request, timeout: Duration) -> Result<Response> {
-        let _permit = self.inflight.acquire().await.map_err(|_| lost(&self.addr))?;
+        let _permit = self
+            .inflight
+            .acquire()
+            .await
+            .map_err(|_| lost(&self.addr))?;
         let (tx, rx) = oneshot::channel();
         let id = self.register(Waiter::Once(tx))?;
         if let Err(e) = self.send(id, req).await {
@@ -190,7 +196,9 @@ fn lost(addr: &str) -> Error {
 async fn route(shared: &Shared, env: Envelope<Response>) {
     let is_end = matches!(env.body, Response::StreamEnd(_));
     let waiter = {
-        let Ok(mut p) = shared.pending.lock() else { return };
+        let Ok(mut p) = shared.pending.lock() else {
+            return;
+        };
         match p.get(&env.id) {
             Some(Waiter::Once(_)) => p.remove(&env.id),
             Some(Waiter::Stream(tx)) => {
@@ -203,17 +211,19 @@ async fn route(shared: &Shared, env: Envelope<Response>) {
             None => None, // a caller that gave up
         }
     };
-    match waiter {
-        Some(Waiter::Once(tx)) => {
-            let _ = tx.send(env.body);
-        }
-        Some(Waiter::Stream(tx)) => {
-            if tx.send(env.body).await.is_err() {
-                if let Ok(mut p) = shared.pending.lock() {
-                    p.remove(&env.id);
-                }
-            }
-        }
-        None => {}
+    let id = env.id;
+    let consumer_gone = match waiter {
+        Some(Waiter::Once(tx)) => tx.send(env.body).is_err(),
+        Some(Waiter::Stream(tx)) => tx.send(env.body).await.is_err(),
+        None => false,
+    };
+    if consumer_gone {
+        forget_waiter(shared, id);
+    }
+}
+
+fn forget_waiter(shared: &Shared, id: u64) {
+    if let Ok(mut p) = shared.pending.lock() {
+        p.remove(&id);
     }
 }

@@ -31,7 +31,10 @@ impl Replier {
             Err(e) => {
                 // Too large or unencodable: tell the caller instead of going silent.
                 tracing::warn!(error = %e, "response not sendable");
-                match encode_frame(&Envelope { id: self.id, body: Response::Failed(e) }) {
+                match encode_frame(&Envelope {
+                    id: self.id,
+                    body: Response::Failed(e),
+                }) {
                     Ok(f) => f,
                     Err(_) => return false,
                 }
@@ -48,11 +51,21 @@ impl Replier {
 
 /// Serves decoded requests.
 pub trait Handler: Send + Sync + 'static {
-    fn handle(self: Arc<Self>, role: Role, req: Request, reply: Replier) -> impl Future<Output = ()> + Send;
+    fn handle(
+        self: Arc<Self>,
+        role: Role,
+        req: Request,
+        reply: Replier,
+    ) -> impl Future<Output = ()> + Send;
 }
 
 /// Accepts connections until the listener fails or the task is aborted.
-pub async fn serve<H: Handler>(listener: TcpListener, node_id: NodeId, keys: Keys, handler: Arc<H>) {
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    node_id: NodeId,
+    keys: Keys,
+    handler: Arc<H>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -78,7 +91,12 @@ pub async fn serve<H: Handler>(listener: TcpListener, node_id: NodeId, keys: Key
     }
 }
 
-async fn connection<H: Handler>(mut stream: TcpStream, node_id: NodeId, keys: &Keys, handler: Arc<H>) -> Result<()> {
+async fn connection<H: Handler>(
+    mut stream: TcpStream,
+    node_id: NodeId,
+    keys: &Keys,
+    handler: Arc<H>,
+) -> Result<()> {
     let _ = stream.set_nodelay(true);
     let role = server_handshake(&mut stream, node_id, keys)
         .await
@@ -108,7 +126,10 @@ async fn connection<H: Handler>(mut stream: TcpStream, node_id: NodeId, keys: &K
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break Ok(());
         };
-        let reply = Replier { id: env.id, tx: tx.clone() };
+        let reply = Replier {
+            id: env.id,
+            tx: tx.clone(),
+        };
         let handler = handler.clone();
         tokio::spawn(async move {
             handler.handle(role, env.body, reply).await;

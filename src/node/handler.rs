@@ -12,7 +12,10 @@ pub struct NodeHandler {
 }
 
 fn peers_only() -> Response {
-    Response::Failed(Error::new(ErrorKind::PermissionDenied, "raft requests are for peers only"))
+    Response::Failed(Error::new(
+        ErrorKind::PermissionDenied,
+        "raft requests are for peers only",
+    ))
 }
 
 impl Handler for NodeHandler {
@@ -20,20 +23,40 @@ impl Handler for NodeHandler {
         let node = &self.node;
         let is_peer = matches!(role, Role::Peer { .. });
         let resp = match req {
-            Request::Append(rpc) if is_peer => Response::Append(node.raft.append_entries(rpc).await),
+            Request::Append(rpc) if is_peer => {
+                Response::Append(node.raft.append_entries(rpc).await)
+            }
             Request::Vote(rpc) if is_peer => Response::Vote(node.raft.vote(rpc).await),
-            Request::InstallSnapshot(rpc) if is_peer => Response::InstallSnapshot(node.raft.install_snapshot(rpc).await),
-            Request::Propose { commands } if is_peer => Response::Write(node.propose_here(commands).await),
-            Request::Append(_) | Request::Vote(_) | Request::InstallSnapshot(_) | Request::Propose { .. } => peers_only(),
-            Request::Write { origin, commands, .. } => Response::Write(node.write(origin, commands).await),
-            Request::Read { query, consistency, hops } => Response::Read(node.read(query, consistency, hops).await),
-            Request::Watch { prefix, from_revision } => {
+            Request::InstallSnapshot(rpc) if is_peer => {
+                Response::InstallSnapshot(node.raft.install_snapshot(rpc).await)
+            }
+            Request::Propose { commands } if is_peer => {
+                Response::Write(node.propose_here(commands).await)
+            }
+            Request::Append(_)
+            | Request::Vote(_)
+            | Request::InstallSnapshot(_)
+            | Request::Propose { .. } => peers_only(),
+            Request::Write {
+                origin, commands, ..
+            } => Response::Write(node.write(origin, commands).await),
+            Request::Read {
+                query,
+                consistency,
+                hops,
+            } => Response::Read(node.read(query, consistency, hops).await),
+            Request::Watch {
+                prefix,
+                from_revision,
+            } => {
                 super::watch::stream(node.clone(), prefix, from_revision, &reply).await;
                 return;
             }
             Request::Status => Response::Status(node.status()),
             Request::Init { members } => Response::Done(node.initialize(members).await),
-            req @ (Request::AddLearner { .. } | Request::ChangeMembership { .. }) => Response::Done(node.membership(req).await),
+            req @ (Request::AddLearner { .. } | Request::ChangeMembership { .. }) => {
+                Response::Done(node.membership(req).await)
+            }
             Request::TriggerSnapshot => Response::Done(node.snapshot_now().await),
         };
         reply.send(resp).await;

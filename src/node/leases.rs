@@ -19,7 +19,11 @@ pub async fn expire_loop(node: Weak<Node>) {
         if !leading {
             continue;
         }
-        let expired = match node.shared().view().and_then(|v| kv::read::expired_leases(&v, now_ns(), MAX_LEASES_PER_EXPIRY)) {
+        let expired = match node
+            .shared()
+            .view()
+            .and_then(|v| kv::read::expired_leases(&v, now_ns(), MAX_LEASES_PER_EXPIRY))
+        {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot scan leases");

@@ -90,9 +90,15 @@ impl Node {
         let shared = sm.shared();
         let pool = PeerPool::new(config.id, config.keys.cluster_secret.clone());
         let raft_config = Arc::new(crate::raft::config("aspen")?);
-        let raft = Raft::new(config.id, raft_config, Network { pool: pool.clone() }, log, sm)
-            .await
-            .map_err(|e| Error::internal(format!("raft failed to start: {e}")))?;
+        let raft = Raft::new(
+            config.id,
+            raft_config,
+            Network { pool: pool.clone() },
+            log,
+            sm,
+        )
+        .await
+        .map_err(|e| Error::internal(format!("raft failed to start: {e}")))?;
         let proposals = proposer::start(raft.clone(), pool.clone());
         let node = Arc::new(Node {
             id: config.id,
@@ -160,7 +166,10 @@ impl Node {
         let too_big = |n: usize| {
             Error::new(
                 ErrorKind::TooBig,
-                format!("value of {n} bytes exceeds the {}-byte limit", self.max_value_bytes),
+                format!(
+                    "value of {n} bytes exceeds the {}-byte limit",
+                    self.max_value_bytes
+                ),
             )
         };
         let check_put = |p: &kv::PutOp| -> Result<()> {
@@ -198,13 +207,21 @@ impl Node {
                     }
                 }
             }
-            Command::LeaseGrant { .. } | Command::LeaseKeepAlive { .. } | Command::LeaseRevoke { .. } => {}
+            Command::LeaseGrant { .. }
+            | Command::LeaseKeepAlive { .. }
+            | Command::LeaseRevoke { .. } => {}
             Command::ExpireLeases { .. } => {
-                return Err(Error::new(ErrorKind::PermissionDenied, "lease expiry is internal to the cluster"))
+                return Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    "lease expiry is internal to the cluster",
+                ))
             }
         }
         if command_size(c) > MAX_REQUEST_BYTES {
-            return Err(Error::new(ErrorKind::TooBig, format!("request over {MAX_REQUEST_BYTES} bytes")));
+            return Err(Error::new(
+                ErrorKind::TooBig,
+                format!("request over {MAX_REQUEST_BYTES} bytes"),
+            ));
         }
         Ok(())
     }
@@ -224,7 +241,11 @@ impl Node {
         }
         let mut results = Vec::with_capacity(waiting.len());
         for rx in waiting {
-            results.push(rx.await.unwrap_or_else(|_| Err(Error::new(ErrorKind::ShuttingDown, "node is stopping"))));
+            results.push(
+                rx.await.unwrap_or_else(|_| {
+                    Err(Error::new(ErrorKind::ShuttingDown, "node is stopping"))
+                }),
+            );
         }
         Ok(results)
     }
@@ -233,13 +254,19 @@ impl Node {
     fn enqueue(&self, origin: u64, command: Command) -> Result<oneshot::Receiver<CommandResult>> {
         let (tx, rx) = oneshot::channel();
         self.proposals
-            .try_send(proposer::Proposal { origin, command, reply: tx })
+            .try_send(proposer::Proposal {
+                origin,
+                command,
+                reply: tx,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => Error::new(
                     ErrorKind::Unavailable,
                     format!("node overloaded: {PROPOSAL_QUEUE_LEN} writes already queued"),
                 ),
-                mpsc::error::TrySendError::Closed(_) => Error::new(ErrorKind::ShuttingDown, "node is stopping"),
+                mpsc::error::TrySendError::Closed(_) => {
+                    Error::new(ErrorKind::ShuttingDown, "node is stopping")
+                }
             })?;
         Ok(rx)
     }
@@ -247,19 +274,28 @@ impl Node {
     /// One command; the error of a failed command becomes the error.
     pub async fn write_one(&self, origin: u64, command: Command) -> Result<kv::WriteResult> {
         let mut results = self.write(origin, vec![command]).await?;
-        results.pop().unwrap_or_else(|| Err(Error::internal("no result")))
+        results
+            .pop()
+            .unwrap_or_else(|| Err(Error::internal("no result")))
     }
 
     /// Proposes a forwarded batch here, without forwarding again.
     async fn propose_here(&self, commands: Vec<(u64, Command)>) -> Result<Vec<CommandResult>> {
-        let entry = RaftRequest::V1 { stamp_ns: now_ns(), commands };
+        let entry = RaftRequest::V1 {
+            stamp_ns: now_ns(),
+            commands,
+        };
         let timeout = Duration::from_millis(CLIENT_REQUEST_TIMEOUT_MS);
         match tokio::time::timeout(timeout, self.raft.client_write(entry)).await {
-            Err(_) => Err(Error::new(ErrorKind::Timeout, "no commit within the request timeout")),
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                "no commit within the request timeout",
+            )),
             Ok(Ok(resp)) => Ok(resp.data.results),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
-                Err(Error::new(ErrorKind::NotLeader, format!("node {} is not the leader", self.id)))
-            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Err(Error::new(
+                ErrorKind::NotLeader,
+                format!("node {} is not the leader", self.id),
+            )),
             Ok(Err(e)) => Err(Error::new(ErrorKind::Unavailable, e.to_string())),
         }
     }
@@ -283,15 +319,21 @@ impl Node {
                 ErrorKind::NotLeader,
                 f.leader_node.map(|n| n.addr).unwrap_or_default(),
             )),
-            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
-                Err(Error::new(ErrorKind::Unavailable, format!("no quorum: {e}")))
-            }
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("no quorum: {e}"),
+            )),
             Err(RaftError::Fatal(e)) => Err(Error::new(ErrorKind::ShuttingDown, e.to_string())),
         }
     }
 
     /// A read at the requested consistency; linearizable reads on a follower go to the leader.
-    pub async fn read(&self, query: ReadQuery, consistency: Consistency, hops: u8) -> Result<ReadResult> {
+    pub async fn read(
+        &self,
+        query: ReadQuery,
+        consistency: Consistency,
+        hops: u8,
+    ) -> Result<ReadResult> {
         if consistency == Consistency::Local {
             return self.read_local(&query);
         }
@@ -300,11 +342,24 @@ impl Node {
         loop {
             let barrier = tokio::time::timeout_at(deadline, self.read_barrier())
                 .await
-                .map_err(|_| Error::new(ErrorKind::Unavailable, "no quorum to confirm a linearizable read"))?;
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::Unavailable,
+                        "no quorum to confirm a linearizable read",
+                    )
+                })?;
             match barrier {
                 Ok(()) => return self.read_local(&query),
-                Err(e) if e.kind == ErrorKind::NotLeader && !e.message.is_empty() && hops < MAX_FORWARD_HOPS => {
-                    let req = Request::Read { query: query.clone(), consistency, hops: hops + 1 };
+                Err(e)
+                    if e.kind == ErrorKind::NotLeader
+                        && !e.message.is_empty()
+                        && hops < MAX_FORWARD_HOPS =>
+                {
+                    let req = Request::Read {
+                        query: query.clone(),
+                        consistency,
+                        hops: hops + 1,
+                    };
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                     match self.pool.call(&e.message, &req, left).await {
                         Ok(Response::Read(r)) => match r {
@@ -312,7 +367,9 @@ impl Node {
                             other => return other,
                         },
                         Ok(Response::Failed(e)) => return Err(e),
-                        Ok(_) => return Err(Error::internal("unexpected response to a forwarded read")),
+                        Ok(_) => {
+                            return Err(Error::internal("unexpected response to a forwarded read"))
+                        }
                         Err(e) if e.kind == ErrorKind::Unavailable => {}
                         Err(e) => return Err(e),
                     }
@@ -321,7 +378,10 @@ impl Node {
                 Err(e) => return Err(e),
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(Error::new(ErrorKind::Unavailable, "no leader to confirm a linearizable read"));
+                return Err(Error::new(
+                    ErrorKind::Unavailable,
+                    "no leader to confirm a linearizable read",
+                ));
             }
             tokio::time::sleep(Duration::from_millis(CLIENT_RETRY_BACKOFF_MS)).await;
         }
@@ -331,12 +391,16 @@ impl Node {
     fn store_stats(&self) -> Result<kv::StoreStats> {
         use std::os::unix::ffi::OsStrExt;
         let dir = &self.shared.store.snapshot_dir;
-        let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| Error::internal("data dir path has a NUL"))?;
+        let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+            .map_err(|_| Error::internal("data dir path has a NUL"))?;
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
         // SAFETY: `path` is a valid C string and `st` a writable statvfs.
         let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
         if rc != 0 {
-            return Err(Error::io(format!("statvfs: {}", std::io::Error::last_os_error())));
+            return Err(Error::io(format!(
+                "statvfs: {}",
+                std::io::Error::last_os_error()
+            )));
         }
         let frsize = st.f_frsize as u64;
         Ok(kv::StoreStats {
@@ -356,10 +420,18 @@ impl Node {
     // ---- cluster ----
 
     pub async fn initialize(&self, members: BTreeMap<NodeId, String>) -> Result<()> {
-        if self.raft.is_initialized().await.map_err(|e| Error::internal(e.to_string()))? {
+        if self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+        {
             return Ok(());
         }
-        let nodes: BTreeMap<NodeId, BasicNode> = members.into_iter().map(|(id, addr)| (id, BasicNode { addr })).collect();
+        let nodes: BTreeMap<NodeId, BasicNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode { addr }))
+            .collect();
         match self.raft.initialize(nodes).await {
             Ok(()) => Ok(()),
             Err(RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
@@ -370,7 +442,10 @@ impl Node {
     fn leader_addr(&self) -> Option<String> {
         let m = self.raft.metrics().borrow().clone();
         let leader = m.current_leader?;
-        m.membership_config.membership().get_node(&leader).map(|n| n.addr.clone())
+        m.membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
     }
 
     /// Runs a membership change on the leader (here, or forwarded there).
@@ -385,7 +460,9 @@ impl Node {
                 .add_learner(*id, BasicNode { addr: addr.clone() }, true)
                 .await
                 .map(|_| ()),
-            Request::ChangeMembership { voters, remove, .. } => self.change_members(voters, remove).await,
+            Request::ChangeMembership { voters, remove, .. } => {
+                self.change_members(voters, remove).await
+            }
             _ => return Err(Error::internal("not a membership request")),
         };
         match result {
@@ -398,14 +475,32 @@ impl Node {
                     return Err(Error::new(ErrorKind::NotLeader, addr));
                 }
                 let forwarded = match req {
-                    Request::AddLearner { id, addr, .. } => Request::AddLearner { id, addr, hops: hops + 1 },
-                    Request::ChangeMembership { voters, remove, .. } => Request::ChangeMembership { voters, remove, hops: hops + 1 },
+                    Request::AddLearner { id, addr, .. } => Request::AddLearner {
+                        id,
+                        addr,
+                        hops: hops + 1,
+                    },
+                    Request::ChangeMembership { voters, remove, .. } => Request::ChangeMembership {
+                        voters,
+                        remove,
+                        hops: hops + 1,
+                    },
                     other => other,
                 };
-                match self.pool.call(&addr, &forwarded, Duration::from_millis(JOIN_CATCH_UP_TIMEOUT_MS)).await? {
+                match self
+                    .pool
+                    .call(
+                        &addr,
+                        &forwarded,
+                        Duration::from_millis(JOIN_CATCH_UP_TIMEOUT_MS),
+                    )
+                    .await?
+                {
                     Response::Done(r) => r,
                     Response::Failed(e) => Err(e),
-                    _ => Err(Error::internal("unexpected response to a membership change")),
+                    _ => Err(Error::internal(
+                        "unexpected response to a membership change",
+                    )),
                 }
             }
             Err(e) => Err(Error::invalid(format!("membership change refused: {e}"))),
@@ -418,19 +513,30 @@ impl Node {
         remove: &BTreeSet<NodeId>,
     ) -> std::result::Result<(), RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>> {
         if !voters.is_empty() {
-            self.raft.change_membership(ChangeMembers::AddVoterIds(voters.clone()), false).await?;
+            self.raft
+                .change_membership(ChangeMembers::AddVoterIds(voters.clone()), false)
+                .await?;
         }
         if !remove.is_empty() {
             let m = self.raft.metrics().borrow().membership_config.clone();
             let current_voters: BTreeSet<NodeId> = m.membership().voter_ids().collect();
-            let voters_to_remove: BTreeSet<NodeId> = remove.intersection(&current_voters).copied().collect();
+            let voters_to_remove: BTreeSet<NodeId> =
+                remove.intersection(&current_voters).copied().collect();
             if !voters_to_remove.is_empty() {
-                self.raft.change_membership(ChangeMembers::RemoveVoters(voters_to_remove), false).await?;
+                self.raft
+                    .change_membership(ChangeMembers::RemoveVoters(voters_to_remove), false)
+                    .await?;
             }
             let m = self.raft.metrics().borrow().membership_config.clone();
-            let learners: BTreeSet<NodeId> = m.membership().learner_ids().filter(|id| remove.contains(id)).collect();
+            let learners: BTreeSet<NodeId> = m
+                .membership()
+                .learner_ids()
+                .filter(|id| remove.contains(id))
+                .collect();
             if !learners.is_empty() {
-                self.raft.change_membership(ChangeMembers::RemoveNodes(learners), false).await?;
+                self.raft
+                    .change_membership(ChangeMembers::RemoveNodes(learners), false)
+                    .await?;
             }
         }
         Ok(())
@@ -442,18 +548,37 @@ impl Node {
         loop {
             let already_voter = {
                 let m = self.raft.metrics().borrow().clone();
-                m.membership_config.membership().voter_ids().any(|id| id == self.id)
+                m.membership_config
+                    .membership()
+                    .voter_ids()
+                    .any(|id| id == self.id)
             };
             if already_voter {
                 return;
             }
             let steps = [
-                Request::AddLearner { id: self.id, addr: self.addr.clone(), hops: 0 },
-                Request::ChangeMembership { voters: BTreeSet::from([self.id]), remove: BTreeSet::new(), hops: 0 },
+                Request::AddLearner {
+                    id: self.id,
+                    addr: self.addr.clone(),
+                    hops: 0,
+                },
+                Request::ChangeMembership {
+                    voters: BTreeSet::from([self.id]),
+                    remove: BTreeSet::new(),
+                    hops: 0,
+                },
             ];
             let mut ok = true;
             for step in &steps {
-                match self.pool.call(&target, step, Duration::from_millis(JOIN_CATCH_UP_TIMEOUT_MS)).await {
+                match self
+                    .pool
+                    .call(
+                        &target,
+                        step,
+                        Duration::from_millis(JOIN_CATCH_UP_TIMEOUT_MS),
+                    )
+                    .await
+                {
                     Ok(Response::Done(Ok(()))) => {}
                     Ok(Response::Done(Err(e))) | Ok(Response::Failed(e)) | Err(e) => {
                         tracing::warn!(%target, error = %e, "join attempt failed; retrying");
@@ -499,7 +624,9 @@ impl Node {
             ServerState::Learner => "learner",
             ServerState::Shutdown => "shutdown",
         };
-        let leader_addr = m.current_leader.and_then(|l| membership.get_node(&l).map(|n| n.addr.clone()));
+        let leader_addr = m
+            .current_leader
+            .and_then(|l| membership.get_node(&l).map(|n| n.addr.clone()));
         Ok(ClusterStatus {
             id: self.id,
             addr: self.addr.clone(),
@@ -523,7 +650,11 @@ impl Node {
         let target = rx.borrow().last_applied;
         let current = rx.borrow().snapshot;
         if current < target {
-            self.raft.trigger().snapshot().await.map_err(|e| Error::internal(e.to_string()))?;
+            self.raft
+                .trigger()
+                .snapshot()
+                .await
+                .map_err(|e| Error::internal(e.to_string()))?;
         }
         let wait = async {
             loop {
@@ -540,7 +671,11 @@ impl Node {
             .map_err(|_| Error::new(ErrorKind::Timeout, "snapshot did not finish in time"))??;
         let snapshot = self.raft.metrics().borrow().snapshot;
         if let Some(snap) = snapshot {
-            self.raft.trigger().purge_log(snap.index).await.map_err(|e| Error::internal(e.to_string()))?;
+            self.raft
+                .trigger()
+                .purge_log(snap.index)
+                .await
+                .map_err(|e| Error::internal(e.to_string()))?;
         }
         Ok(())
     }

@@ -26,23 +26,42 @@ pub struct Proposal {
 
 /// Rough encoded size of a command, for batch limits.
 pub fn command_size(c: &Command) -> usize {
-    use crate::kv::{TxnOp, Command as C};
+    use crate::kv::{Command as C, TxnOp};
     let op_size = |op: &TxnOp| match op {
         TxnOp::Put(p) => p.key.len() + p.value.len() + 64,
         TxnOp::Delete { key } | TxnOp::Get { key } => key.len() + 16,
         TxnOp::DeletePrefix { prefix } => prefix.len() + 16,
     };
     64 + match c {
-        C::Put(p) => p.key.len() + p.value.len() + p.xattrs.as_ref().map_or(0, |x| x.iter().map(|(n, v)| n.len() + v.len()).sum()),
-        C::SetAttr { key, change } => key.len() + change.set_xattr.as_ref().map_or(0, |(n, v, _)| n.len() + v.len()),
+        C::Put(p) => {
+            p.key.len()
+                + p.value.len()
+                + p.xattrs
+                    .as_ref()
+                    .map_or(0, |x| x.iter().map(|(n, v)| n.len() + v.len()).sum())
+        }
+        C::SetAttr { key, change } => {
+            key.len()
+                + change
+                    .set_xattr
+                    .as_ref()
+                    .map_or(0, |(n, v, _)| n.len() + v.len())
+        }
         C::Delete { key, .. } => key.len(),
         C::DeletePrefix { prefix } => prefix.len(),
         C::Rename { from, to, .. } => from.len() + to.len(),
         C::Txn(t) => {
-            t.compare.iter().map(|c| c.key.len() + 32 + match &c.target {
-                crate::kv::CompareTarget::Value(v) => v.len(),
-                _ => 0,
-            }).sum::<usize>()
+            t.compare
+                .iter()
+                .map(|c| {
+                    c.key.len()
+                        + 32
+                        + match &c.target {
+                            crate::kv::CompareTarget::Value(v) => v.len(),
+                            _ => 0,
+                        }
+                })
+                .sum::<usize>()
                 + t.success.iter().map(op_size).sum::<usize>()
                 + t.failure.iter().map(op_size).sum::<usize>()
         }
@@ -64,7 +83,9 @@ pub fn start(raft: Raft, pool: PeerPool) -> mpsc::Sender<Proposal> {
     tokio::spawn(async move {
         let slots = Arc::new(Semaphore::new(MAX_INFLIGHT_PROPOSALS));
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else { break };
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
             let Some(first) = rx.recv().await else { break };
             let mut bytes = command_size(&first.command);
             let mut batch = vec![first];
@@ -80,8 +101,10 @@ pub fn start(raft: Raft, pool: PeerPool) -> mpsc::Sender<Proposal> {
             let raft = raft.clone();
             let pool = pool.clone();
             tokio::spawn(async move {
-                let (commands, replies): (Vec<_>, Vec<_>) =
-                    batch.into_iter().map(|p| ((p.origin, p.command), p.reply)).unzip();
+                let (commands, replies): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .map(|p| ((p.origin, p.command), p.reply))
+                    .unzip();
                 let n = commands.len();
                 let results = submit(&raft, &pool, commands).await;
                 match results {
@@ -91,7 +114,8 @@ pub fn start(raft: Raft, pool: PeerPool) -> mpsc::Sender<Proposal> {
                         }
                     }
                     Ok(results) => {
-                        let e = Error::internal(format!("{} results for {n} commands", results.len()));
+                        let e =
+                            Error::internal(format!("{} results for {n} commands", results.len()));
                         for reply in replies {
                             let _ = reply.send(Err(e.clone()));
                         }
@@ -112,39 +136,59 @@ pub fn start(raft: Raft, pool: PeerPool) -> mpsc::Sender<Proposal> {
 /// Proposes one batch as one entry on the leader (here, or forwarded), retrying while
 /// no leader is known. Errors after the entry may have been proposed are reported as
 /// `Timeout`/`Io` (outcome unknown), never retried.
-pub async fn submit(raft: &Raft, pool: &PeerPool, commands: Vec<(u64, Command)>) -> Result<Vec<CommandResult>> {
+pub async fn submit(
+    raft: &Raft,
+    pool: &PeerPool,
+    commands: Vec<(u64, Command)>,
+) -> Result<Vec<CommandResult>> {
     let deadline = Instant::now() + Duration::from_millis(CLIENT_REQUEST_TIMEOUT_MS);
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         if remaining.is_zero() {
-            return Err(Error::new(ErrorKind::Unavailable, "no leader: the cluster has no quorum"));
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                "no leader: the cluster has no quorum",
+            ));
         }
-        let entry = RaftRequest::V1 { stamp_ns: now_ns(), commands: commands.clone() };
+        let entry = RaftRequest::V1 {
+            stamp_ns: now_ns(),
+            commands: commands.clone(),
+        };
         let write = tokio::time::timeout(remaining, raft.client_write(entry)).await;
         let forward_to = match write {
-            Err(_) => {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    "no commit within the request timeout (no quorum?); the write may or may not apply",
-                ))
-            }
+            Err(_) => return Err(Error::new(
+                ErrorKind::Timeout,
+                "no commit within the request timeout (no quorum?); the write may or may not apply",
+            )),
             Ok(Ok(resp)) => return Ok(resp.data.results),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => f.leader_node.map(|n| n.addr),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
+                f.leader_node.map(|n| n.addr)
+            }
             Ok(Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e)))) => {
                 return Err(Error::internal(format!("unexpected membership error: {e}")))
             }
             Ok(Err(RaftError::Fatal(e))) => {
-                return Err(Error::new(ErrorKind::ShuttingDown, format!("raft stopped: {e}")))
+                return Err(Error::new(
+                    ErrorKind::ShuttingDown,
+                    format!("raft stopped: {e}"),
+                ))
             }
         };
         if let Some(addr) = forward_to {
-            let req = Request::Propose { commands: commands.clone() };
+            let req = Request::Propose {
+                commands: commands.clone(),
+            };
             match pool.call(&addr, &req, remaining).await {
                 Ok(Response::Write(Ok(results))) => return Ok(results),
-                Ok(Response::Write(Err(e))) if e.kind == ErrorKind::NotLeader || e.kind == ErrorKind::Unavailable => {}
+                Ok(Response::Write(Err(e)))
+                    if e.kind == ErrorKind::NotLeader || e.kind == ErrorKind::Unavailable => {}
                 Ok(Response::Write(Err(e))) => return Err(e),
                 Ok(Response::Failed(e)) => return Err(e),
-                Ok(_) => return Err(Error::internal("unexpected response to a forwarded proposal")),
+                Ok(_) => {
+                    return Err(Error::internal(
+                        "unexpected response to a forwarded proposal",
+                    ))
+                }
                 // Never connected: nothing was proposed, so trying again is safe.
                 Err(e) if e.kind == ErrorKind::Unavailable => {}
                 Err(e) => return Err(e),

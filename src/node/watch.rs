@@ -39,7 +39,10 @@ async fn replay(node: &Node, prefix: &str, from: u64, reply: &Replier) -> Option
     if from <= meta.history_low && meta.history_low > 0 {
         let e = Error::new(
             ErrorKind::Compacted,
-            format!("revision {from} is compacted; the oldest kept is {}", meta.history_low + 1),
+            format!(
+                "revision {from} is compacted; the oldest kept is {}",
+                meta.history_low + 1
+            ),
         );
         reply.send(Response::StreamEnd(Some(e))).await;
         return None;
@@ -115,7 +118,10 @@ pub async fn stream(node: Arc<Node>, prefix: String, from_revision: u64, reply: 
             }
             Err(RecvError::Closed) => {
                 reply
-                    .send(Response::StreamEnd(Some(Error::new(ErrorKind::ShuttingDown, "node is stopping"))))
+                    .send(Response::StreamEnd(Some(Error::new(
+                        ErrorKind::ShuttingDown,
+                        "node is stopping",
+                    ))))
                     .await;
                 return;
             }

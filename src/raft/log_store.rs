@@ -59,7 +59,9 @@ impl LogStore {
                     while let Ok(more) = flush_rx.try_recv() {
                         waiting.push(more);
                     }
-                    let result = flusher_store.sync().map_err(|e| std::io::Error::other(e.message));
+                    let result = flusher_store
+                        .sync()
+                        .map_err(|e| std::io::Error::other(e.message));
                     for cb in waiting.drain(..) {
                         let r = match &result {
                             Ok(()) => Ok(()),
@@ -163,7 +165,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .meta
             .insert(VOTE_KEY, bytes)
             .map_err(|e| StorageIOError::write_vote(&Error::from(e)))?;
-        self.store.sync().map_err(|e| StorageIOError::write_vote(&e))?;
+        self.store
+            .sync()
+            .map_err(|e| StorageIOError::write_vote(&e))?;
         Ok(())
     }
 
@@ -172,10 +176,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| StorageIOError::read_vote(&e).into())
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<(), StorageError> {
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), StorageError> {
         // Buffered: losing it on power failure only means re-learning it from the leader.
         let bytes = encode(&committed).map_err(write_err)?;
-        self.store.meta.insert(COMMITTED_KEY, bytes).map_err(write_err)?;
+        self.store
+            .meta
+            .insert(COMMITTED_KEY, bytes)
+            .map_err(write_err)?;
         Ok(())
     }
 
@@ -186,7 +196,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .flatten())
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
     where
         I: IntoIterator<Item = LogEntry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -216,7 +230,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError> {
         let mut batch = self.store.db.batch();
-        batch.insert(&self.store.meta, PURGED_KEY, encode(&log_id).map_err(write_err)?);
+        batch.insert(
+            &self.store.meta,
+            PURGED_KEY,
+            encode(&log_id).map_err(write_err)?,
+        );
         for guard in self.store.log.range(..=index_key(log_id.index)) {
             let key = guard.key().map_err(write_err)?;
             batch.remove(&self.store.log, key);

@@ -5,10 +5,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use tokio::sync::Mutex;
 
@@ -18,12 +22,15 @@ use crate::net::proto::{Request, Response, Role};
 use crate::net::rpc::RpcConn;
 use crate::raft::types::{NodeId, RaftNode, TypeConfig};
 
+/// One peer's connection, created on first use and replaced when it breaks.
+type Slot = Arc<Mutex<Option<Arc<RpcConn>>>>;
+
 /// Authenticated connections to other nodes, by address.
 #[derive(Clone)]
 pub struct PeerPool {
     self_id: NodeId,
     secret: Arc<Vec<u8>>,
-    conns: Arc<Mutex<HashMap<String, Arc<Mutex<Option<Arc<RpcConn>>>>>>>,
+    conns: Arc<Mutex<HashMap<String, Slot>>>,
 }
 
 impl PeerPool {
@@ -47,7 +54,16 @@ impl PeerPool {
                 return Ok(conn.clone());
             }
         }
-        let conn = Arc::new(RpcConn::connect(addr, Role::Peer { node_id: self.self_id }, &self.secret).await?);
+        let conn = Arc::new(
+            RpcConn::connect(
+                addr,
+                Role::Peer {
+                    node_id: self.self_id,
+                },
+                &self.secret,
+            )
+            .await?,
+        );
         *slot = Some(conn.clone());
         Ok(conn)
     }
@@ -84,12 +100,20 @@ pub struct PeerClient {
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, RaftNode, RaftError<NodeId, E>>;
 
 impl PeerClient {
-    async fn call<E: std::error::Error>(&self, req: Request, timeout: Duration) -> std::result::Result<Response, RpcErr<E>> {
+    async fn call<E: std::error::Error>(
+        &self,
+        req: Request,
+        timeout: Duration,
+    ) -> std::result::Result<Response, RpcErr<E>> {
         match self.pool.call(&self.addr, &req, timeout).await {
             Ok(resp) => Ok(resp),
             Err(e) => Err(match e.kind {
-                ErrorKind::Unavailable | ErrorKind::PermissionDenied => RPCError::Unreachable(Unreachable::new(&e)),
-                ErrorKind::TooBig => RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(1)),
+                ErrorKind::Unavailable | ErrorKind::PermissionDenied => {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                }
+                ErrorKind::TooBig => {
+                    RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(1))
+                }
                 _ => RPCError::Network(NetworkError::new(&e)),
             }),
         }
@@ -127,7 +151,11 @@ fn append_size(rpc: &AppendEntriesRequest<TypeConfig>) -> usize {
         .iter()
         .map(|e| match &e.payload {
             EntryPayload::Normal(crate::raft::RaftRequest::V1 { commands, .. }) => {
-                commands.iter().map(|(_, c)| crate::node::command_size(c)).sum::<usize>() + 64
+                commands
+                    .iter()
+                    .map(|(_, c)| crate::node::command_size(c))
+                    .sum::<usize>()
+                    + 64
             }
             _ => 256,
         })
@@ -142,15 +170,19 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> std::result::Result<AppendEntriesResponse<NodeId>, RpcErr> {
         let n = rpc.entries.len() as u64;
         if n > 1 && append_size(&rpc) > MAX_FRAME_BYTES / 2 {
-            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint((n / 2).max(1))));
+            return Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint((n / 2).max(1)),
+            ));
         }
         match self.call(Request::Append(rpc), option.hard_ttl()).await {
             Ok(Response::Append(Ok(r))) => Ok(r),
-            Ok(Response::Append(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
-            Ok(other) => Err(self.unexpected(other)),
-            Err(RPCError::PayloadTooLarge(_)) if n > 1 => {
-                Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint((n / 2).max(1))))
+            Ok(Response::Append(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
             }
+            Ok(other) => Err(self.unexpected(other)),
+            Err(RPCError::PayloadTooLarge(_)) if n > 1 => Err(RPCError::PayloadTooLarge(
+                PayloadTooLarge::new_entries_hint((n / 2).max(1)),
+            )),
             Err(e) => Err(e),
         }
     }
@@ -160,19 +192,32 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> std::result::Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
-        match self.call(Request::InstallSnapshot(rpc), option.hard_ttl()).await {
+        match self
+            .call(Request::InstallSnapshot(rpc), option.hard_ttl())
+            .await
+        {
             Ok(Response::InstallSnapshot(Ok(r))) => Ok(r),
-            Ok(Response::InstallSnapshot(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Ok(Response::InstallSnapshot(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             Ok(other) => Err(self.unexpected(other)),
             Err(e) => Err(e),
         }
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> std::result::Result<VoteResponse<NodeId>, RpcErr> {
-        let timeout = option.hard_ttl().min(Duration::from_millis(PEER_RPC_TIMEOUT_MS));
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> std::result::Result<VoteResponse<NodeId>, RpcErr> {
+        let timeout = option
+            .hard_ttl()
+            .min(Duration::from_millis(PEER_RPC_TIMEOUT_MS));
         match self.call(Request::Vote(rpc), timeout).await {
             Ok(Response::Vote(Ok(r))) => Ok(r),
-            Ok(Response::Vote(Err(e))) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Ok(Response::Vote(Err(e))) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             Ok(other) => Err(self.unexpected(other)),
             Err(e) => Err(e),
         }

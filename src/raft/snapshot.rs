@@ -68,7 +68,8 @@ impl SnapshotWriter {
             count: 0,
             path: path.to_path_buf(),
         };
-        let meta_bytes = postcard::to_stdvec(meta).map_err(|e| Error::internal(format!("encode snapshot meta: {e}")))?;
+        let meta_bytes = postcard::to_stdvec(meta)
+            .map_err(|e| Error::internal(format!("encode snapshot meta: {e}")))?;
         w.put(MAGIC)?;
         w.put(&[FORMAT_V1])?;
         w.put(&len32(meta_bytes.len())?.to_be_bytes())?;
@@ -152,7 +153,10 @@ impl<R: Read> SnapshotReader<R> {
         let mut version = [0u8; 1];
         r.take(&mut version)?;
         if version[0] != FORMAT_V1 {
-            return Err(Error::corrupt(format!("unknown snapshot format version {}", version[0])));
+            return Err(Error::corrupt(format!(
+                "unknown snapshot format version {}",
+                version[0]
+            )));
         }
         let meta_len = r.u32()? as usize;
         if meta_len > MAX_META_BYTES {
@@ -160,7 +164,8 @@ impl<R: Read> SnapshotReader<R> {
         }
         let mut meta_bytes = vec![0u8; meta_len];
         r.take(&mut meta_bytes)?;
-        let meta: Meta = postcard::from_bytes(&meta_bytes).map_err(|e| Error::corrupt(format!("snapshot meta: {e}")))?;
+        let meta: Meta = postcard::from_bytes(&meta_bytes)
+            .map_err(|e| Error::corrupt(format!("snapshot meta: {e}")))?;
         Ok((r, meta))
     }
 
@@ -206,7 +211,9 @@ impl<R: Read> SnapshotReader<R> {
             return Ok(None);
         }
         let value_len = self.u32()?;
-        if key_len as usize > MAX_SNAPSHOT_RECORD_BYTES || value_len as usize > MAX_SNAPSHOT_RECORD_BYTES {
+        if key_len as usize > MAX_SNAPSHOT_RECORD_BYTES
+            || value_len as usize > MAX_SNAPSHOT_RECORD_BYTES
+        {
             return Err(Error::corrupt("snapshot record over the record limit"));
         }
         let mut key = vec![0u8; key_len as usize];
@@ -268,7 +275,8 @@ mod tests {
         let path = dir.path().join("s");
         let mut w = SnapshotWriter::create(&path, &meta()).unwrap();
         for i in 0..1000u32 {
-            w.record(&i.to_be_bytes(), &vec![7u8; (i % 50) as usize]).unwrap();
+            w.record(&i.to_be_bytes(), &vec![7u8; (i % 50) as usize])
+                .unwrap();
         }
         w.finish().unwrap();
         let (mut r, m) = open_file(&path).unwrap();

@@ -22,7 +22,9 @@ use crate::kv::read;
 use crate::kv::Event;
 use crate::limits::SNAPSHOT_INSTALL_BATCH_RECORDS;
 use crate::raft::snapshot::{self, Meta};
-use crate::raft::types::{LogEntry, NodeId, RaftNode, RaftRequest, RaftResponse, StorageError, TypeConfig};
+use crate::raft::types::{
+    LogEntry, NodeId, RaftNode, RaftRequest, RaftResponse, StorageError, TypeConfig,
+};
 use crate::store::{encode, Store, View};
 
 /// What the state machine tells the rest of the node after applying.
@@ -49,7 +51,10 @@ pub struct Shared {
 impl Shared {
     /// A consistent view of the applied state.
     pub fn view(&self) -> Result<View> {
-        let _g = self.gate.read().map_err(|_| Error::internal("state gate poisoned"))?;
+        let _g = self
+            .gate
+            .read()
+            .map_err(|_| Error::internal("state gate poisoned"))?;
         Ok(self.store.view())
     }
 }
@@ -137,7 +142,10 @@ impl StateMachine {
 /// Replaces the whole state with the records of a verified snapshot file; returns the new meta.
 fn load_snapshot_file(shared: &Shared, path: &std::path::Path, snap_meta: &Meta) -> Result<SmMeta> {
     let store = &shared.store;
-    let _g = shared.gate.write().map_err(|_| Error::internal("state gate poisoned"))?;
+    let _g = shared
+        .gate
+        .write()
+        .map_err(|_| Error::internal("state gate poisoned"))?;
     store.state.clear()?;
     let (mut reader, _) = snapshot::open_file(path)?;
     let mut batch = store.db.batch();
@@ -162,7 +170,9 @@ fn load_snapshot_file(shared: &Shared, path: &std::path::Path, snap_meta: &Meta)
     batch.insert(&store.state, layout::META_KEY, encode(&meta)?);
     batch.commit()?;
     store.sync()?;
-    let _ = shared.applied_tx.send(Applied::Reset { revision: meta.revision });
+    let _ = shared.applied_tx.send(Applied::Reset {
+        revision: meta.revision,
+    });
     Ok(meta)
 }
 
@@ -176,7 +186,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
-    async fn applied_state(&mut self) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, RaftNode>), StorageError> {
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, RaftNode>), StorageError> {
         Ok((self.meta.last_applied, self.meta.membership.clone()))
     }
 
@@ -197,7 +209,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         if !all_events.is_empty() {
             // No receiver is not an error: nobody is watching.
-            let _ = self.shared.applied_tx.send(Applied::Events(Arc::new(all_events)));
+            let _ = self
+                .shared
+                .applied_tx
+                .send(Applied::Events(Arc::new(all_events)));
         }
         Ok(responses)
     }
@@ -222,7 +237,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(file))
     }
 
-    async fn install_snapshot(&mut self, meta: &Meta, snapshot: Box<tokio::fs::File>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &Meta,
+        snapshot: Box<tokio::fs::File>,
+    ) -> Result<(), StorageError> {
         let shared = self.shared.clone();
         let mut file = snapshot.into_std().await;
         let meta = meta.clone();
@@ -322,8 +341,12 @@ impl SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let builder = SnapshotBuilder { shared: self.shared.clone() };
-        let tmp = blocking(move || builder.build()).await.map_err(|e| snap_err(&e))?;
+        let builder = SnapshotBuilder {
+            shared: self.shared.clone(),
+        };
+        let tmp = blocking(move || builder.build())
+            .await
+            .map_err(|e| snap_err(&e))?;
         let dir = self.shared.store.snapshot_dir.clone();
         let current = snapshot::current_path(&dir);
         let _files = self.shared.files.lock().await;

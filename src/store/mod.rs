@@ -109,7 +109,11 @@ impl View {
     }
 
     /// Key/value pairs whose keys start with `prefix`, at most `limit`.
-    pub fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(fjall::Slice, fjall::Slice)>> {
+    pub fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(fjall::Slice, fjall::Slice)>> {
         let end = prefix_end(prefix);
         self.scan(prefix, end.as_deref(), limit)
     }

@@ -58,11 +58,24 @@ impl Cluster {
                 log: dir.path().join(format!("n{id}.log")),
             });
         }
-        let mut c = Cluster { dir, nodes, secret_file, token_file };
-        let peers: Vec<String> = c.nodes.iter().map(|n| format!("{}={}", n.id, n.addr)).collect();
+        let mut c = Cluster {
+            dir,
+            nodes,
+            secret_file,
+            token_file,
+        };
+        let peers: Vec<String> = c
+            .nodes
+            .iter()
+            .map(|n| format!("{}={}", n.id, n.addr))
+            .collect();
         let peers = peers.join(",");
         for i in 0..n {
-            let extra: Vec<String> = if i == 0 { vec!["--init".into(), "--peers".into(), peers.clone()] } else { vec![] };
+            let extra: Vec<String> = if i == 0 {
+                vec!["--init".into(), "--peers".into(), peers.clone()]
+            } else {
+                vec![]
+            };
             c.spawn(i, &extra);
         }
         c
@@ -72,7 +85,11 @@ impl Cluster {
     pub fn spawn(&mut self, i: usize, extra: &[String]) {
         let bin = env!("CARGO_BIN_EXE_aspen");
         let n = &mut self.nodes[i];
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&n.log).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&n.log)
+            .expect("log file");
         let child = Command::new(bin)
             .arg("node")
             .args(["--id", &n.id.to_string()])
@@ -123,7 +140,11 @@ impl Cluster {
 
     /// A client over every node.
     pub fn client(&self) -> Client {
-        Client::new(self.nodes.iter().map(|n| n.addr.clone()).collect(), self.token()).expect("client")
+        Client::new(
+            self.nodes.iter().map(|n| n.addr.clone()).collect(),
+            self.token(),
+        )
+        .expect("client")
     }
 
     /// A client bound to one node.
@@ -143,7 +164,10 @@ impl Cluster {
     /// Status of node `i`, or None if it does not answer.
     pub async fn status(&self, i: usize) -> Option<ClusterStatus> {
         let c = self.client_of(i);
-        tokio::time::timeout(Duration::from_secs(5), c.status()).await.ok()?.ok()
+        tokio::time::timeout(Duration::from_secs(5), c.status())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// Waits until the live nodes agree on a leader that is one of them; returns its index.
@@ -165,7 +189,11 @@ impl Cluster {
                 let (i, _) = leaders.into_iter().next().expect("one leader");
                 return i;
             }
-            assert!(start.elapsed() < DEADLINE, "no single leader after {DEADLINE:?}\n{}", self.logs());
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no single leader after {DEADLINE:?}\n{}",
+                self.logs()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -175,14 +203,22 @@ impl Cluster {
         let start = Instant::now();
         let c = self.client_of(i);
         loop {
-            if let Ok(Ok(ReadResult::Revision(r))) =
-                tokio::time::timeout(Duration::from_secs(5), c.read(ReadQuery::Revision, Consistency::Local)).await
+            if let Ok(Ok(ReadResult::Revision(r))) = tokio::time::timeout(
+                Duration::from_secs(5),
+                c.read(ReadQuery::Revision, Consistency::Local),
+            )
+            .await
             {
                 if r >= revision {
                     return;
                 }
             }
-            assert!(start.elapsed() < DEADLINE, "node {} never reached revision {revision}\n{}", i + 1, self.logs());
+            assert!(
+                start.elapsed() < DEADLINE,
+                "node {} never reached revision {revision}\n{}",
+                i + 1,
+                self.logs()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -198,7 +234,11 @@ impl Drop for Cluster {
 
 /// Reads `key` from node `i` with the given consistency.
 pub async fn get(c: &Client, key: &str, consistency: Consistency) -> Option<Vec<u8>> {
-    match c.read(ReadQuery::Get { key: key.into() }, consistency).await.expect("read") {
+    match c
+        .read(ReadQuery::Get { key: key.into() }, consistency)
+        .await
+        .expect("read")
+    {
         ReadResult::Entry(e) => e.map(|e| e.value),
         other => panic!("unexpected {other:?}"),
     }
