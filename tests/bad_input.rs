@@ -97,13 +97,11 @@ async fn malformed_connections_are_refused_and_the_node_keeps_serving() {
         b"not-the-cluster-secret-at-all",
     )
     .await
-    .err()
-    .expect("refused");
+    .expect_err("refused");
     assert_eq!(e.kind, ErrorKind::PermissionDenied, "{e}");
     let e = RpcConn::connect(&addr, Role::Client, b"not-the-client-token-at-all!")
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(e.kind, ErrorKind::PermissionDenied, "{e}");
 
     // A client may not speak raft.
@@ -185,8 +183,7 @@ async fn bad_keys_and_values_get_clear_errors() {
     let e = c
         .write_one(put("f/child".into(), b"1".to_vec()))
         .await
-        .err()
-        .expect("child of a file");
+        .expect_err("child of a file");
     assert_eq!(e.kind, ErrorKind::NotDir, "{e}");
     // Largest allowed value works, binary-safe.
     let value: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
@@ -198,8 +195,7 @@ async fn bad_keys_and_values_get_clear_errors() {
     let e = c
         .write_one(put("huge".into(), vec![1u8; 20 * 1024 * 1024]))
         .await
-        .err()
-        .expect("huge refused");
+        .expect_err("huge refused");
     assert_eq!(e.kind, ErrorKind::TooBig, "{e}");
     still_serves(&cluster).await;
 }

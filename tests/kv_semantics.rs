@@ -84,15 +84,13 @@ async fn revisions_versions_and_conditions() {
     op.condition = PutCondition::ModRevision(r1);
     let e = w(n, Command::Put(op.clone()))
         .await
-        .err()
-        .expect("stale mod_revision");
+        .expect_err("stale mod_revision");
     assert_eq!(e.kind, ErrorKind::CompareFailed);
     op.condition = PutCondition::Version(1);
     assert_eq!(
         w(n, Command::Put(op.clone()))
             .await
-            .err()
-            .expect("stale")
+            .expect_err("stale")
             .kind,
         ErrorKind::CompareFailed
     );
@@ -100,8 +98,7 @@ async fn revisions_versions_and_conditions() {
     assert_eq!(
         w(n, Command::Put(op.clone()))
             .await
-            .err()
-            .expect("stale")
+            .expect_err("stale")
             .kind,
         ErrorKind::CompareFailed
     );
@@ -109,8 +106,7 @@ async fn revisions_versions_and_conditions() {
     assert_eq!(
         w(n, Command::Put(op.clone()))
             .await
-            .err()
-            .expect("exists")
+            .expect_err("exists")
             .kind,
         ErrorKind::AlreadyExists
     );
@@ -185,7 +181,7 @@ async fn transactions_are_atomic_and_take_one_revision() {
     };
     let before = n.revision().expect("rev");
     assert_eq!(
-        w(n, Command::Txn(bad)).await.err().expect("fails").kind,
+        w(n, Command::Txn(bad)).await.expect_err("fails").kind,
         ErrorKind::NotDir
     );
     assert!(
@@ -211,8 +207,7 @@ async fn directories_rename_and_listing() {
         },
     )
     .await
-    .err()
-    .expect("not empty");
+    .expect_err("not empty");
     assert_eq!(e.kind, ErrorKind::NotEmpty);
     // Directory rename moves the subtree in one command.
     w(
@@ -237,8 +232,7 @@ async fn directories_rename_and_listing() {
         },
     )
     .await
-    .err()
-    .expect("into itself");
+    .expect_err("into itself");
     assert_eq!(e.kind, ErrorKind::InvalidInput);
     w(n, put("d/c/keep", "k")).await.expect("put");
     let e = w(
@@ -250,8 +244,7 @@ async fn directories_rename_and_listing() {
         },
     )
     .await
-    .err()
-    .expect("target not empty");
+    .expect_err("target not empty");
     assert_eq!(e.kind, ErrorKind::NotEmpty);
     let e = w(
         n,
@@ -262,8 +255,7 @@ async fn directories_rename_and_listing() {
         },
     )
     .await
-    .err()
-    .expect("noreplace");
+    .expect_err("noreplace");
     assert_eq!(e.kind, ErrorKind::AlreadyExists);
     w(
         n,

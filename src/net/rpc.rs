@@ -50,6 +50,15 @@ pub struct RpcConn {
     pub addr: String,
 }
 
+impl std::fmt::Debug for RpcConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RpcConn")
+            .field("addr", &self.addr)
+            .field("peer_id", &self.peer_id)
+            .finish()
+    }
+}
+
 impl Drop for RpcConn {
     fn drop(&mut self) {
         self.reader.abort();
