@@ -20,6 +20,7 @@ mod handle;
 mod inode;
 mod notify;
 mod ops;
+mod sysmount;
 mod tree;
 mod xattr;
 
@@ -95,6 +96,8 @@ pub struct MountStats {
 #[derive(Debug)]
 pub struct MountHandle {
     session: Option<BackgroundSession>,
+    /// Set when the mount was made with mount(2) here (as root); fuser does not know it.
+    root_mount: Option<sysmount::RootMount>,
     notify: Option<notify::NotifyThreads>,
     inodes: Arc<InodeTable>,
     handles: Arc<HandleTable>,
@@ -146,6 +149,14 @@ impl MountHandle {
     }
 
     fn unmount_inner(&mut self) -> io::Result<()> {
+        if let Some(m) = &self.root_mount {
+            if self.session.is_some() {
+                if let Err(e) = m.umount() {
+                    drop(self.notify.take());
+                    return Err(e);
+                }
+            }
+        }
         if let Some(s) = self.session.take() {
             if let Err(e) = s.umount_and_join() {
                 // Still mounted: let the notifier run on; its threads end with the
@@ -209,7 +220,22 @@ pub fn mount(backend: Arc<dyn Backend>, dir: &Path, cfg: MountConfig) -> io::Res
     let changes = backend.subscribe();
     let fs = AspenFs::new(backend, inodes.clone(), settings);
     let handles = fs.handles.clone();
-    let session = fuser::spawn_mount(fs, dir, &fuser_config(&cfg))?;
+    let config = fuser_config(&cfg);
+    let (session, root_mount) = match sysmount::mount_as_root(dir, &cfg)? {
+        Some((fd, root_mount)) => {
+            let acl = config.acl;
+            match fuser::Session::from_fd(fs, fd, acl, config).and_then(|s| s.spawn()) {
+                Ok(session) => (session, Some(root_mount)),
+                Err(e) => {
+                    if let Err(u) = root_mount.umount() {
+                        tracing::warn!(error = %u, "unmount after a failed start failed");
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        None => (fuser::spawn_mount(fs, dir, &config)?, None),
+    };
     let notify = match notify::start(changes, inodes.clone(), session.notifier()) {
         Ok(n) => n,
         Err(e) => {
@@ -222,6 +248,7 @@ pub fn mount(backend: Arc<dyn Backend>, dir: &Path, cfg: MountConfig) -> io::Res
     tracing::info!(mountpoint = %dir.display(), "mounted");
     Ok(MountHandle {
         session: Some(session),
+        root_mount,
         notify: Some(notify),
         inodes,
         handles,
