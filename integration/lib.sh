@@ -43,7 +43,8 @@ cleanup() {
   for i in 1 2 3 4 5; do
     [ -d "$T/m$i" ] && { umount "$T/m$i" 2>/dev/null || umount -l "$T/m$i" 2>/dev/null || true; }
   done
-  rm -rf "$T"
+  rm -rf "$T" 2>/dev/null || true
+  return 0
 }
 trap cleanup EXIT
 
