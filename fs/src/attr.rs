@@ -13,6 +13,10 @@ pub(crate) fn file_type(kind: EntryKind) -> FileType {
         EntryKind::File => FileType::RegularFile,
         EntryKind::Dir => FileType::Directory,
         EntryKind::Symlink => FileType::Symlink,
+        EntryKind::Fifo => FileType::NamedPipe,
+        EntryKind::Socket => FileType::Socket,
+        EntryKind::CharDevice => FileType::CharDevice,
+        EntryKind::BlockDevice => FileType::BlockDevice,
     }
 }
 
@@ -58,10 +62,15 @@ pub(crate) fn from_entry(ino: u64, a: &EntryAttr) -> FileAttr {
         kind,
         // invariant: masked to 12 bits, fits u16.
         perm: (a.mode & 0o7777) as u16,
-        nlink: if kind == FileType::Directory { 2 } else { 1 },
+        // A backend that predates link counts reports 0; keep the POSIX minimum.
+        nlink: if kind == FileType::Directory {
+            a.nlink.max(2)
+        } else {
+            a.nlink.max(1)
+        },
         uid: a.uid,
         gid: a.gid,
-        rdev: 0,
+        rdev: a.rdev,
         blksize: BLOCK_SIZE,
         flags: 0,
     }

@@ -17,6 +17,14 @@ pub enum EntryKind {
     File,
     Dir,
     Symlink,
+    /// Named pipe (mkfifo); no value.
+    Fifo,
+    /// Unix socket node; no value.
+    Socket,
+    /// Character device node (`rdev` names it); no value.
+    CharDevice,
+    /// Block device node (`rdev` names it); no value.
+    BlockDevice,
 }
 
 /// Metadata of one entry, without its value.
@@ -41,6 +49,10 @@ pub struct EntryAttr {
     pub version: u64,
     /// Lease the entry is attached to, 0 for none.
     pub lease: u64,
+    /// Device number of a device node (0 otherwise).
+    pub rdev: u32,
+    /// Link count: 2 plus the number of subdirectories for a directory, 1 otherwise.
+    pub nlink: u32,
 }
 
 /// One entry with its value and stored user xattrs (names include the `user.` prefix).
@@ -84,6 +96,8 @@ pub struct PutRequest {
     /// `None`: keep the stored xattrs of an existing entry (none for a new one).
     pub xattrs: Option<Vec<(String, Vec<u8>)>>,
     pub condition: PutCondition,
+    /// Device number for a device node (0 otherwise).
+    pub rdev: u32,
 }
 
 /// How an xattr write treats an existing attribute (setxattr flags).

@@ -19,11 +19,15 @@ pub(crate) struct RootMount {
 }
 
 fn cstring(s: &[u8]) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in mount argument"))
+    CString::new(s)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in mount argument"))
 }
 
 /// Mounts `/dev/fuse` on `dir` when running as root; `Ok(None)` otherwise.
-pub(crate) fn mount_as_root(dir: &Path, cfg: &MountConfig) -> io::Result<Option<(OwnedFd, RootMount)>> {
+pub(crate) fn mount_as_root(
+    dir: &Path,
+    cfg: &MountConfig,
+) -> io::Result<Option<(OwnedFd, RootMount)>> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Ok(None);
@@ -72,7 +76,12 @@ pub(crate) fn mount_as_root(dir: &Path, cfg: &MountConfig) -> io::Result<Option<
         }
         return Err(err);
     }
-    Ok(Some((fd, RootMount { dir: dir.to_path_buf() })))
+    Ok(Some((
+        fd,
+        RootMount {
+            dir: dir.to_path_buf(),
+        },
+    )))
 }
 
 impl RootMount {

@@ -151,6 +151,7 @@ fn readdir_has_no_cap() {
                 mtime_ns: None,
                 xattrs: None,
                 condition: PutCondition::MustNotExist,
+                rdev: 0,
             })
             .unwrap();
         expect.insert(name);

@@ -120,6 +120,7 @@ impl MemoryBackend {
                     mtime_ns: None,
                     xattrs: None,
                     condition: PutCondition::Any,
+                    rdev: 0,
                 })
             },
             |_| {
@@ -145,6 +146,7 @@ impl MemoryBackend {
             mtime_ns: None,
             xattrs: None,
             condition: PutCondition::Any,
+            rdev: 0,
         })
     }
 
@@ -179,6 +181,7 @@ impl MemoryBackend {
                     mtime_ns: None,
                     xattrs: None,
                     condition: PutCondition::MustNotExist,
+                    rdev: 0,
                 })
             },
             |_| {
@@ -384,6 +387,7 @@ mod tests {
             mtime_ns: None,
             xattrs: None,
             condition: cond,
+            rdev: 0,
         })
     }
 

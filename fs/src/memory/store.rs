@@ -104,6 +104,8 @@ impl State {
                     mod_revision: 1,
                     version: 1,
                     lease: 0,
+                    rdev: 0,
+                    nlink: 2,
                 },
                 value: Vec::new(),
                 xattrs: Vec::new(),
@@ -260,6 +262,8 @@ impl State {
             mod_revision: rev,
             version,
             lease,
+            rdev: req.rdev,
+            nlink: if req.kind == EntryKind::Dir { 2 } else { 1 },
         };
         self.puts = self.puts.saturating_add(1);
         self.insert(
@@ -285,6 +289,12 @@ impl State {
                 EntryKind::Dir => return Err(err(ErrorKind::IsDir, "is a directory")),
                 EntryKind::Symlink => return Err(err(ErrorKind::InvalidInput, "is a symlink")),
                 EntryKind::File => {}
+                EntryKind::Fifo
+                | EntryKind::Socket
+                | EntryKind::CharDevice
+                | EntryKind::BlockDevice => {
+                    return Err(err(ErrorKind::InvalidInput, "not a regular file"))
+                }
             }
             if size > max {
                 return Err(err(ErrorKind::TooBig, "size larger than the maximum"));
@@ -366,7 +376,7 @@ impl State {
             (DeleteKind::NonDir, EntryKind::Dir) => {
                 return Err(err(ErrorKind::IsDir, "is a directory"))
             }
-            (DeleteKind::EmptyDir, EntryKind::File | EntryKind::Symlink) => {
+            (DeleteKind::EmptyDir, k) if k != EntryKind::Dir => {
                 return Err(err(ErrorKind::NotDir, "not a directory"))
             }
             (DeleteKind::EmptyDir, EntryKind::Dir) if self.has_children(key) => {

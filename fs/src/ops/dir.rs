@@ -344,6 +344,7 @@ mod tests {
                 mtime_ns: None,
                 xattrs: None,
                 condition: PutCondition::MustNotExist,
+                rdev: 0,
             })
             .unwrap();
         };

@@ -226,6 +226,7 @@ impl AspenFs {
                 mtime_ns: None,
                 xattrs: None,
                 condition: PutCondition::MustNotExist,
+                rdev: 0,
             })
             .map_err(backend_errno)?;
         let ino = self

@@ -79,6 +79,11 @@ impl AspenFs {
             EntryKind::File => {}
             EntryKind::Dir => return Err(Errno::EISDIR),
             EntryKind::Symlink => return Err(Errno::ELOOP),
+            // The kernel serves FIFOs itself and the mount is nodev; nothing to load.
+            EntryKind::Fifo
+            | EntryKind::Socket
+            | EntryKind::CharDevice
+            | EntryKind::BlockDevice => return Err(Errno::ENXIO),
         }
         if acc.truncate {
             // Like O_TRUNC on a local file: other writers of this inode see it too.
@@ -247,6 +252,7 @@ impl AspenFs {
                 mtime_ns: None,
                 xattrs: None,
                 condition: PutCondition::ModRevision(b.mod_revision),
+                rdev: 0,
             };
             match self.backend.put(req) {
                 Ok(a) => return Ok(Some(a)),
