@@ -591,6 +591,209 @@ mod tests {
         assert_eq!(b.set_attr("f", big).unwrap_err().kind, ErrorKind::TooBig);
     }
 
+    fn tick() {
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+
+    fn attr(b: &MemoryBackend, key: &str) -> EntryAttr {
+        b.stat(key).unwrap().unwrap()
+    }
+
+    /// Asserts that `key`'s mtime and ctime moved past `before`'s, and nothing else
+    /// about the directory entry changed (revision, version).
+    fn assert_touched(b: &MemoryBackend, key: &str, before: &EntryAttr) -> EntryAttr {
+        let now = attr(b, key);
+        assert!(now.mtime_ns > before.mtime_ns, "{key}: mtime not moved");
+        assert!(now.ctime_ns > before.ctime_ns, "{key}: ctime not moved");
+        assert_eq!(now.mod_revision, before.mod_revision, "{key}: revision");
+        assert_eq!(now.version, before.version, "{key}: version");
+        now
+    }
+
+    #[test]
+    fn creating_and_removing_touches_the_parent() {
+        let b = MemoryBackend::new();
+        put(&b, "d", EntryKind::Dir, b"", PutCondition::Any).unwrap();
+        assert_eq!(attr(&b, "").nlink, 3, "root counts its subdirectory");
+        let d0 = attr(&b, "d");
+        assert_eq!(d0.nlink, 2);
+        tick();
+        put(&b, "d/f", EntryKind::File, b"x", PutCondition::Any).unwrap();
+        let d1 = assert_touched(&b, "d", &d0);
+        assert_eq!(d1.nlink, 2, "a file is no link of its parent");
+        tick();
+        // Replacing an existing entry is no change of the directory.
+        put(&b, "d/f", EntryKind::File, b"y", PutCondition::Any).unwrap();
+        assert_eq!(attr(&b, "d"), d1);
+        put(&b, "d/s", EntryKind::Dir, b"", PutCondition::Any).unwrap();
+        let d2 = assert_touched(&b, "d", &d1);
+        assert_eq!(d2.nlink, 3);
+        // Re-putting a directory keeps its link count.
+        put(&b, "d", EntryKind::Dir, b"", PutCondition::Any).unwrap();
+        let d2 = attr(&b, "d");
+        assert_eq!(d2.nlink, 3);
+        tick();
+        b.delete("d/s", DeleteKind::EmptyDir).unwrap();
+        let d3 = assert_touched(&b, "d", &d2);
+        assert_eq!(d3.nlink, 2);
+        tick();
+        b.delete("d/f", DeleteKind::NonDir).unwrap();
+        assert_touched(&b, "d", &d3);
+        let r = attr(&b, "");
+        tick();
+        b.delete("d", DeleteKind::EmptyDir).unwrap();
+        let r2 = attr(&b, "");
+        assert_eq!(r2.nlink, 2);
+        assert!(r2.mtime_ns > r.mtime_ns);
+        // A failed command touches nothing.
+        put(&b, "d", EntryKind::Dir, b"", PutCondition::Any).unwrap();
+        let d = attr(&b, "d");
+        tick();
+        put(&b, "d", EntryKind::Dir, b"", PutCondition::MustNotExist).unwrap_err();
+        b.delete("d/none", DeleteKind::NonDir).unwrap_err();
+        assert_eq!(attr(&b, "d"), d);
+    }
+
+    #[test]
+    fn rename_touches_both_parents_and_moves_link_counts() {
+        let b = MemoryBackend::new();
+        for d in ["src", "dst", "src/sub", "src/sub/inner"] {
+            put(&b, d, EntryKind::Dir, b"", PutCondition::Any).unwrap();
+        }
+        put(&b, "src/f", EntryKind::File, b"", PutCondition::Any).unwrap();
+        let (s0, d0) = (attr(&b, "src"), attr(&b, "dst"));
+        assert_eq!((s0.nlink, d0.nlink), (3, 2));
+        let sub0 = attr(&b, "src/sub");
+        let inner0 = attr(&b, "src/sub/inner");
+        tick();
+        b.rename("src/sub", "dst/sub", RenameMode::Replace).unwrap();
+        let s1 = assert_touched(&b, "src", &s0);
+        let d1 = assert_touched(&b, "dst", &d0);
+        assert_eq!((s1.nlink, d1.nlink), (2, 3));
+        let sub1 = attr(&b, "dst/sub");
+        assert!(
+            sub1.ctime_ns > sub0.ctime_ns,
+            "the moved entry's ctime moves"
+        );
+        assert_eq!(
+            sub1.nlink, 3,
+            "the moved directory keeps its subdirectories"
+        );
+        assert_eq!(attr(&b, "dst/sub/inner").ctime_ns, inner0.ctime_ns);
+        tick();
+        // A file moves no links.
+        b.rename("src/f", "dst/f", RenameMode::NoReplace).unwrap();
+        let s2 = assert_touched(&b, "src", &s1);
+        let d2 = assert_touched(&b, "dst", &d1);
+        assert_eq!((s2.nlink, d2.nlink), (2, 3));
+        // Replacing an empty directory: one link out of src, none into dst.
+        put(&b, "src/e", EntryKind::Dir, b"", PutCondition::Any).unwrap();
+        put(&b, "dst/e", EntryKind::Dir, b"", PutCondition::Any).unwrap();
+        assert_eq!((attr(&b, "src").nlink, attr(&b, "dst").nlink), (3, 4));
+        b.rename("src/e", "dst/e", RenameMode::Replace).unwrap();
+        assert_eq!((attr(&b, "src").nlink, attr(&b, "dst").nlink), (2, 4));
+        // Exchanging a directory with a file moves one link each way.
+        tick();
+        let (s3, d3) = (attr(&b, "src"), attr(&b, "dst"));
+        put(&b, "src/g", EntryKind::File, b"", PutCondition::Any).unwrap();
+        b.rename("src/g", "dst/e", RenameMode::Exchange).unwrap();
+        assert_eq!(attr(&b, "src/g").kind, EntryKind::Dir);
+        let s4 = assert_touched(&b, "src", &s3);
+        let d4 = assert_touched(&b, "dst", &d3);
+        assert_eq!((s4.nlink, d4.nlink), (3, 3));
+        // Within one directory: times move, the count does not.
+        tick();
+        b.rename("src/g", "src/h", RenameMode::Replace).unwrap();
+        let s5 = assert_touched(&b, "src", &s4);
+        assert_eq!(s5.nlink, 3);
+    }
+
+    #[test]
+    fn special_kinds() {
+        let b = MemoryBackend::new();
+        let special = |key: &str, kind, value: &[u8], rdev| {
+            b.put(PutRequest {
+                key: key.to_string(),
+                kind,
+                value: value.to_vec(),
+                mode: 0o640,
+                uid: 3,
+                gid: 4,
+                mtime_ns: None,
+                xattrs: None,
+                condition: PutCondition::MustNotExist,
+                rdev,
+            })
+        };
+        for (k, kind, rdev) in [
+            ("p", EntryKind::Fifo, 0),
+            ("s", EntryKind::Socket, 0),
+            ("c", EntryKind::CharDevice, 0x0103),
+            ("bd", EntryKind::BlockDevice, 0x0801),
+        ] {
+            let a = special(k, kind, b"", rdev).unwrap();
+            assert_eq!((a.kind, a.rdev, a.size, a.nlink), (kind, rdev, 0, 1));
+            assert_eq!((a.mode, a.uid, a.gid), (0o640, 3, 4));
+            assert_eq!(attr(&b, k), a);
+            let e = special(&format!("{k}2"), kind, b"x", rdev).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidInput);
+        }
+        assert_eq!(attr(&b, "").nlink, 2);
+        let page = b.list("", None, 10).unwrap();
+        assert_eq!(names(&page), ["bd", "c", "p", "s"]);
+        assert_eq!(page.entries.first().unwrap().1.rdev, 0x0801);
+        put(&b, "d", EntryKind::Dir, b"", PutCondition::Any).unwrap();
+        let e = b
+            .put(PutRequest {
+                key: "d".into(),
+                kind: EntryKind::Fifo,
+                value: vec![],
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime_ns: None,
+                xattrs: None,
+                condition: PutCondition::Any,
+                rdev: 0,
+            })
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::IsDir);
+        let e = put(&b, "p", EntryKind::Dir, b"", PutCondition::Any).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::AlreadyExists);
+        let e = b.delete("p", DeleteKind::EmptyDir).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotDir);
+        let trunc = AttrChange {
+            size: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            b.set_attr("p", trunc).unwrap_err().kind,
+            ErrorKind::InvalidInput
+        );
+        let a = b
+            .set_attr(
+                "c",
+                AttrChange {
+                    mode: Some(0o600),
+                    uid: Some(9),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            (a.kind, a.rdev, a.mode, a.uid),
+            (EntryKind::CharDevice, 0x0103, 0o600, 9)
+        );
+        b.rename("c", "d/c", RenameMode::Replace).unwrap();
+        assert_eq!(attr(&b, "d/c").rdev, 0x0103);
+        // A file may replace a special entry and the other way round.
+        put(&b, "s", EntryKind::File, b"data", PutCondition::Any).unwrap();
+        b.rename("p", "s", RenameMode::Replace).unwrap();
+        assert_eq!(attr(&b, "s").kind, EntryKind::Fifo);
+        b.delete("s", DeleteKind::NonDir).unwrap();
+        b.delete("bd", DeleteKind::NonDir).unwrap();
+    }
+
     #[test]
     fn key_validation() {
         let b = MemoryBackend::new();

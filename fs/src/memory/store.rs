@@ -77,6 +77,16 @@ fn parent_of(key: &str) -> &str {
     }
 }
 
+/// Whether entries of `kind` hold a value (the others must have an empty one).
+fn carries_value(kind: EntryKind) -> bool {
+    matches!(kind, EntryKind::File | EntryKind::Symlink)
+}
+
+/// Whether `rdev` means something for entries of `kind`.
+fn is_device(kind: EntryKind) -> bool {
+    matches!(kind, EntryKind::CharDevice | EntryKind::BlockDevice)
+}
+
 fn child_prefix(dir: &str) -> String {
     if dir.is_empty() {
         String::new()
@@ -189,6 +199,20 @@ impl State {
         Some(old)
     }
 
+    /// A child of `key`'s parent directory was added (`delta` 1) or removed (-1):
+    /// the parent's mtime and ctime become `now`, and its link count moves by `delta`
+    /// when the child is a directory. Like the real store, this is not a change of
+    /// the directory entry itself: its revision and version stay.
+    fn touch_parent(&mut self, key: &str, child_is_dir: bool, delta: i32, now: i64) {
+        if let Some(p) = self.entries.get_mut(parent_of(key)) {
+            p.attr.mtime_ns = now;
+            p.attr.ctime_ns = now;
+            if child_is_dir {
+                p.attr.nlink = p.attr.nlink.saturating_add_signed(delta).max(2);
+            }
+        }
+    }
+
     fn check_space(&self, adding_bytes: u64, new_entry: bool) -> BackendResult<()> {
         if self.used_bytes.saturating_add(adding_bytes) > MEMORY_CAPACITY_BYTES
             || (new_entry && self.entries.len() as u64 >= MEMORY_MAX_ENTRIES)
@@ -205,8 +229,11 @@ impl State {
         if req.value.len() as u64 > self.max_value_bytes {
             return Err(err(ErrorKind::TooBig, "value larger than the maximum"));
         }
-        if req.kind == EntryKind::Dir && !req.value.is_empty() {
-            return Err(err(ErrorKind::InvalidInput, "a directory has no value"));
+        if !req.value.is_empty() && !carries_value(req.kind) {
+            return Err(err(
+                ErrorKind::InvalidInput,
+                format!("a {:?} entry has no value", req.kind),
+            ));
         }
         let existing = self.entries.get(&req.key);
         match (req.condition, existing) {
@@ -232,14 +259,26 @@ impl State {
                 _ => {}
             }
         }
-        let (create_revision, version, lease, old_xattrs) = match existing {
+        let (create_revision, version, lease, old_xattrs, nlink) = match existing {
             Some(e) => (
                 e.attr.create_revision,
                 e.attr.version.saturating_add(1),
                 e.attr.lease,
                 e.xattrs.clone(),
+                // A directory replacing itself keeps its subdirectories.
+                if req.kind == EntryKind::Dir {
+                    e.attr.nlink.max(2)
+                } else {
+                    1
+                },
             ),
-            None => (0, 1, 0, Vec::new()),
+            None => (
+                0,
+                1,
+                0,
+                Vec::new(),
+                if req.kind == EntryKind::Dir { 2 } else { 1 },
+            ),
         };
         let new_entry = existing.is_none();
         let xattrs = req.xattrs.unwrap_or(old_xattrs);
@@ -262,10 +301,13 @@ impl State {
             mod_revision: rev,
             version,
             lease,
-            rdev: req.rdev,
-            nlink: if req.kind == EntryKind::Dir { 2 } else { 1 },
+            rdev: if is_device(req.kind) { req.rdev } else { 0 },
+            nlink,
         };
         self.puts = self.puts.saturating_add(1);
+        if new_entry {
+            self.touch_parent(&req.key, req.kind == EntryKind::Dir, 1, now);
+        }
         self.insert(
             req.key,
             Stored {
@@ -384,18 +426,24 @@ impl State {
             }
             _ => {}
         }
+        let is_dir = e.attr.kind == EntryKind::Dir;
         self.bump();
         self.remove(key);
+        self.touch_parent(key, is_dir, -1, now_ns());
         Ok(())
     }
 
-    /// Moves `from` and everything below it to `to` (which must be free).
+    /// Moves `from` and everything below it to `to` (which must be free). The moved
+    /// entry's ctime becomes `now`; everything moved gets revision `rev`. Parents are
+    /// not touched here.
     fn move_subtree(&mut self, from: &str, to: &str, rev: u64, now: i64) {
         for k in self.subtree(from) {
             if let Some(mut s) = self.remove(&k) {
                 let suffix = k.get(from.len()..).unwrap_or("");
                 s.attr.mod_revision = rev;
-                s.attr.ctime_ns = now;
+                if suffix.is_empty() {
+                    s.attr.ctime_ns = now;
+                }
                 self.insert(format!("{to}{suffix}"), s);
             }
         }
@@ -440,17 +488,26 @@ impl State {
         }
         let rev = self.bump();
         let now = now_ns();
+        let src_dir = src_kind == EntryKind::Dir;
         if mode == RenameMode::Exchange {
             // Park `to` under a name no valid key can have, then swap.
             let parked = format!("\0{to}");
             self.move_subtree(to, &parked, rev, now);
             self.move_subtree(from, to, rev, now);
             self.move_subtree(&parked, from, rev, now);
+            let dst_dir = dst_kind == Some(EntryKind::Dir);
+            self.touch_parent(from, src_dir, -1, now);
+            self.touch_parent(from, dst_dir, 1, now);
+            self.touch_parent(to, dst_dir, -1, now);
+            self.touch_parent(to, src_dir, 1, now);
         } else {
-            if dst_kind.is_some() {
+            if let Some(d) = dst_kind {
                 self.remove(to);
+                self.touch_parent(to, d == EntryKind::Dir, -1, now);
             }
             self.move_subtree(from, to, rev, now);
+            self.touch_parent(from, src_dir, -1, now);
+            self.touch_parent(to, src_dir, 1, now);
         }
         Ok(())
     }
