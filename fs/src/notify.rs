@@ -7,7 +7,8 @@
 //!   a full invalidation is scheduled, so nothing is lost silently;
 //! - the *notifier* takes changes from the queue and, for keys the kernel knows (found in
 //!   the inode table), sends `inval_inode` (attributes and data), `inval_entry` (the
-//!   name in its parent) or `delete` (deleted keys).
+//!   name in its parent) or `delete` (deleted keys). For a new key in a directory the
+//!   kernel knows, it invalidates that directory's attributes (times, link count).
 //!
 //! A change with an empty key and `deleted: true` is the backend's way of saying that
 //! changes may have been missed (see [`Change`]): everything is invalidated then too.
@@ -182,8 +183,16 @@ fn apply(change: &Change, inodes: &InodeTable, kernel: &Notifier) {
             return;
         }
     };
-    // An unknown key (or one below an unknown directory) is not cached by the kernel.
-    let Some((parent, Some(known))) = found else {
+    // A key below a directory the kernel does not know is not cached at all.
+    let Some((parent, known)) = found else {
+        return;
+    };
+    // A name the kernel does not know, in a directory it knows: most likely a new
+    // child, which changed the directory's times (and link count for a subdirectory).
+    // Deletions and known names are handled below: `delete` and `inval_entry`
+    // invalidate the parent's attributes in the kernel as well.
+    let Some(known) = known else {
+        check("inval_inode", kernel.inval_inode(INodeNo(parent), -1, 0));
         return;
     };
     if change.deleted {

@@ -270,3 +270,48 @@ fn unmount_and_wait() {
     drop(h);
     assert!(!is_mounted(&mnt));
 }
+
+/// (mtime, ctime, nlink) of a directory as the kernel reports it.
+fn dir_meta(p: &std::path::Path) -> (i64, i64, u64) {
+    let m = fs::metadata(p).unwrap();
+    (
+        m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+        m.nlink(),
+    )
+}
+
+#[test]
+fn parents_changed_elsewhere_are_refreshed() {
+    let Some(a) = Fixture::new() else { return };
+    let Some(b) = Fixture::with(a.backend.peer(), test_config()) else {
+        return;
+    };
+    settle(&b, 2, || {
+        fs::create_dir(a.kv("d")).unwrap();
+        fs::create_dir(a.kv("e")).unwrap();
+    });
+    let d0 = dir_meta(&b.kv("d"));
+    let e0 = dir_meta(&b.kv("e"));
+    assert_eq!((d0.2, e0.2), (2, 2));
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    // A new file in d: b's cached attributes of d are refreshed.
+    settle(&b, 1, || {
+        let p =
+            std::ffi::CString::new(a.kv("d/fifo").into_os_string().into_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o644) }, 0);
+    });
+    let d1 = dir_meta(&b.kv("d"));
+    assert!(d1.0 > d0.0 && d1.1 > d0.1, "{d0:?} -> {d1:?}");
+    settle(&b, 1, || fs::create_dir(a.kv("d/sub")).unwrap());
+    assert_eq!(dir_meta(&b.kv("d")).2, 3);
+    // b knows the subdirectory now; it moves to e elsewhere.
+    settle(&b, 2, || fs::rename(a.kv("d/sub"), a.kv("e/sub")).unwrap());
+    assert_eq!(dir_meta(&b.kv("d")).2, 2);
+    assert_eq!(dir_meta(&b.kv("e")).2, 3);
+    settle(&b, 1, || fs::remove_dir(a.kv("e/sub")).unwrap());
+    assert_eq!(dir_meta(&b.kv("e")).2, 2);
+    let kv0 = dir_meta(&b.kv(""));
+    settle(&b, 1, || fs::create_dir(a.kv("top")).unwrap());
+    assert_eq!(dir_meta(&b.kv("")).2, kv0.2 + 1);
+}

@@ -198,12 +198,14 @@ impl AspenFs {
     }
 
     /// Creates an entry with `MustNotExist` and counts one kernel lookup on it.
+    /// `rdev` is the device number of a device node (0 for other kinds).
     pub(crate) fn create_entry(
         &self,
         parent: u64,
         name: &OsStr,
         kind: EntryKind,
         value: Vec<u8>,
+        rdev: u32,
         who: Creator,
     ) -> OpResult<(u64, EntryAttr)> {
         self.writable()?;
@@ -226,7 +228,7 @@ impl AspenFs {
                 mtime_ns: None,
                 xattrs: None,
                 condition: PutCondition::MustNotExist,
-                rdev: 0,
+                rdev,
             })
             .map_err(backend_errno)?;
         let ino = self
@@ -235,24 +237,36 @@ impl AspenFs {
         Ok((ino, a))
     }
 
+    /// mknod(2): regular files, FIFOs, sockets and device nodes. The kernel serves
+    /// FIFOs and sockets itself and refuses to open device nodes on this `nodev`
+    /// mount, so these are names with metadata only.
     pub(crate) fn do_mknod(
         &self,
         parent: u64,
         name: &OsStr,
         mode: u32,
+        rdev: u32,
         who: Creator,
     ) -> OpResult<FileAttr> {
-        let fmt = mode & libc::S_IFMT;
-        if fmt != libc::S_IFREG && fmt != 0 {
-            // Aspen stores files, directories and symlinks only.
-            return Err(Errno::EPERM);
-        }
-        let (ino, a) = self.create_entry(parent, name, EntryKind::File, Vec::new(), who)?;
+        let kind = match mode & libc::S_IFMT {
+            0 | libc::S_IFREG => EntryKind::File,
+            libc::S_IFIFO => EntryKind::Fifo,
+            libc::S_IFSOCK => EntryKind::Socket,
+            libc::S_IFCHR => EntryKind::CharDevice,
+            libc::S_IFBLK => EntryKind::BlockDevice,
+            // Directories come through mkdir; anything else is no file type.
+            _ => return Err(Errno::EINVAL),
+        };
+        let rdev = match kind {
+            EntryKind::CharDevice | EntryKind::BlockDevice => rdev,
+            _ => 0,
+        };
+        let (ino, a) = self.create_entry(parent, name, kind, Vec::new(), rdev, who)?;
         Ok(attr::from_entry(ino, &a))
     }
 
     pub(crate) fn do_mkdir(&self, parent: u64, name: &OsStr, who: Creator) -> OpResult<FileAttr> {
-        let (ino, a) = self.create_entry(parent, name, EntryKind::Dir, Vec::new(), who)?;
+        let (ino, a) = self.create_entry(parent, name, EntryKind::Dir, Vec::new(), 0, who)?;
         Ok(attr::from_entry(ino, &a))
     }
 
@@ -272,7 +286,8 @@ impl AspenFs {
             return Err(Errno::ENAMETOOLONG);
         }
         let who = Creator { mode: 0o777, ..who };
-        let (ino, a) = self.create_entry(parent, name, EntryKind::Symlink, target.to_vec(), who)?;
+        let (ino, a) =
+            self.create_entry(parent, name, EntryKind::Symlink, target.to_vec(), 0, who)?;
         Ok(attr::from_entry(ino, &a))
     }
 

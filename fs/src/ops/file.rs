@@ -131,7 +131,7 @@ impl AspenFs {
         who: Creator,
     ) -> OpResult<(FileAttr, u64, FopenFlags)> {
         let acc = Access::from_flags(flags);
-        match self.create_entry(parent, name, EntryKind::File, Vec::new(), who) {
+        match self.create_entry(parent, name, EntryKind::File, Vec::new(), 0, who) {
             Ok((ino, a)) => {
                 let fh = self.handles.open_file(
                     ino,

@@ -193,10 +193,10 @@ impl Filesystem for AspenFs {
         name: &OsStr,
         mode: u32,
         umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
-        let r = self.do_mknod(parent.0, name, mode, creator(req, mode, umask));
+        let r = self.do_mknod(parent.0, name, mode, rdev, creator(req, mode, umask));
         self.reply_entry(reply, r, "mknod");
     }
 

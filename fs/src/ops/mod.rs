@@ -128,13 +128,13 @@ impl AspenFs {
     /// Attributes of the root or a tree directory.
     pub(crate) fn fixed_dir_attr(&self, tree: Option<Tree>) -> OpResult<FileAttr> {
         match tree {
-            None => Ok(attr::synthesized(
-                ROOT_INO,
-                FileType::Directory,
-                0o755,
-                0,
-                self.started,
-            )),
+            None => {
+                let mut a =
+                    attr::synthesized(ROOT_INO, FileType::Directory, 0o755, 0, self.started);
+                // Each top-level directory links back with its `..`.
+                a.nlink = a.nlink.saturating_add(Tree::ALL.len() as u32);
+                Ok(a)
+            }
             Some(Tree::Kv) => match self.stat_key("")? {
                 Some(a) if a.kind == EntryKind::Dir => Ok(attr::from_entry(Tree::Kv.ino(), &a)),
                 _ => Ok(attr::synthesized(
