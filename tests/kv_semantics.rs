@@ -430,3 +430,139 @@ async fn leases_expire_through_raft_and_watches_see_everything_in_order() {
     }
     assert_eq!(again, expected);
 }
+
+async fn stat(n: &Node, key: &str) -> EntryMeta {
+    match n
+        .read(
+            ReadQuery::Stat { key: key.into() },
+            Consistency::Linearizable,
+            0,
+        )
+        .await
+        .expect("stat")
+    {
+        ReadResult::Meta(Some(m)) => m,
+        other => panic!("{key}: {other:?}"),
+    }
+}
+
+fn special(key: &str, kind: EntryKind, rdev: u32) -> Command {
+    let mut op = PutOp::file(key, Vec::new());
+    op.kind = kind;
+    op.rdev = rdev;
+    op.create_parents = false;
+    Command::Put(op)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parents_track_children_and_special_files_are_metadata_only() {
+    let one = node().await;
+    let n = &one.node;
+    let mkdir = |k: &str| {
+        let mut op = PutOp::file(k, Vec::new());
+        op.kind = EntryKind::Dir;
+        Command::Put(op)
+    };
+    w(n, mkdir("p")).await.expect("mkdir p");
+    w(n, mkdir("q")).await.expect("mkdir q");
+    assert_eq!(stat(n, "p").await.nlink, 2);
+    let before = stat(n, "p").await;
+    w(n, mkdir("p/sub")).await.expect("mkdir p/sub");
+    let after = stat(n, "p").await;
+    assert_eq!(after.nlink, 3, "a subdirectory adds a link");
+    assert!(
+        after.mtime_ns > before.mtime_ns && after.ctime_ns > before.ctime_ns,
+        "parent times move on create"
+    );
+    assert_eq!(
+        after.mod_revision, before.mod_revision,
+        "the parent entry itself did not change"
+    );
+    w(n, put("p/file", "x")).await.expect("file");
+    assert_eq!(stat(n, "p").await.nlink, 3, "files add no link");
+    w(
+        n,
+        Command::Rename {
+            from: "p/sub".into(),
+            to: "q/sub".into(),
+            mode: RenameMode::Replace,
+        },
+    )
+    .await
+    .expect("rename");
+    assert_eq!((stat(n, "p").await.nlink, stat(n, "q").await.nlink), (2, 3));
+    let t = stat(n, "q").await.mtime_ns;
+    w(
+        n,
+        Command::Delete {
+            key: "q/sub".into(),
+            mode: DeleteMode::EmptyDir,
+        },
+    )
+    .await
+    .expect("rmdir");
+    let q = stat(n, "q").await;
+    assert_eq!(q.nlink, 2);
+    assert!(q.mtime_ns > t, "parent times move on delete");
+
+    // Special files: kind and rdev kept, no value allowed, not truncatable.
+    w(n, special("p/fifo", EntryKind::Fifo, 0))
+        .await
+        .expect("fifo");
+    w(n, special("p/tty", EntryKind::CharDevice, 0x0501))
+        .await
+        .expect("char device");
+    let tty = stat(n, "p/tty").await;
+    assert_eq!(
+        (tty.kind, tty.rdev, tty.size),
+        (EntryKind::CharDevice, 0x0501, 0)
+    );
+    let mut bad = PutOp::file("p/sock", b"data".to_vec());
+    bad.kind = EntryKind::Socket;
+    assert_eq!(
+        w(n, Command::Put(bad))
+            .await
+            .expect_err("socket with data")
+            .kind,
+        ErrorKind::InvalidInput
+    );
+    let change = AttrChange {
+        size: Some(3),
+        ..Default::default()
+    };
+    assert_eq!(
+        w(
+            n,
+            Command::SetAttr {
+                key: "p/fifo".into(),
+                change
+            }
+        )
+        .await
+        .expect_err("truncate fifo")
+        .kind,
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        w(
+            n,
+            Command::Delete {
+                key: "p/fifo".into(),
+                mode: DeleteMode::EmptyDir
+            }
+        )
+        .await
+        .expect_err("rmdir fifo")
+        .kind,
+        ErrorKind::NotDir
+    );
+    w(
+        n,
+        Command::Delete {
+            key: "p/fifo".into(),
+            mode: DeleteMode::NonDir,
+        },
+    )
+    .await
+    .expect("unlink fifo");
+}

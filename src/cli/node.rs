@@ -77,6 +77,9 @@ pub struct UpArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7700")]
     pub listen: String,
+    /// Largest value accepted, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_VALUE_BYTES)]
+    pub max_value_bytes: usize,
     #[arg(long, value_enum, default_value = "human")]
     pub log_format: LogFormat,
 }
@@ -202,7 +205,7 @@ pub async fn run_up(args: UpArgs) -> Result<()> {
         data_dir: data_dir.clone(),
         listen: args.listen.clone(),
         advertise: None,
-        max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+        max_value_bytes: args.max_value_bytes,
         bootstrap: Bootstrap::Init(BTreeMap::new()),
     };
     let opts = MountOptions::parse(&args.options, false)?;

@@ -24,6 +24,8 @@ pub fn meta_json(key: &str, m: &EntryMeta) -> Value {
         "mod_revision": m.mod_revision,
         "version": m.version,
         "lease": m.lease,
+        "nlink": m.nlink,
+        "rdev": m.rdev,
     })
 }
 

@@ -193,26 +193,47 @@ impl<'v> Applier<'v> {
         }
     }
 
-    /// Writes an entry (new or replaced) and records the put event.
+    /// Writes an entry (new or replaced) and records the put event. A new entry also
+    /// updates its parent directory (times, subdirectory count).
     fn store(&mut self, key: &str, rec: &EntryRecord, is_new: bool) -> Result<()> {
         self.set_raw(layout::entry_key(key), Some(encode(rec)?));
         if is_new {
             let (parent, name) = key::split(key);
             self.set_raw(layout::child_key(parent, name), Some(Vec::new()));
+            self.touch_parent(parent, if rec.kind == EntryKind::Dir { 1 } else { 0 })?;
         }
         self.event(EventKind::Put, key, Some(rec.clone()));
         Ok(())
     }
 
-    /// Removes an entry with its directory index and lease attachment.
+    /// Removes an entry with its directory index and lease attachment, and updates its
+    /// parent directory.
     fn remove(&mut self, key: &str, rec: &EntryRecord, kind: EventKind) -> Result<()> {
         self.set_raw(layout::entry_key(key), None);
         let (parent, name) = key::split(key);
         self.set_raw(layout::child_key(parent, name), None);
+        self.touch_parent(parent, if rec.kind == EntryKind::Dir { -1 } else { 0 })?;
         if rec.lease != 0 {
             self.detach(rec.lease, key)?;
         }
         self.event(kind, key, None);
+        Ok(())
+    }
+
+    /// A child of `dir` was added or removed: its mtime and ctime become now, and its
+    /// subdirectory count moves by `subdirs`. Not an event: the directory entry itself
+    /// (its revision, version, metadata set by users) did not change.
+    fn touch_parent(&mut self, dir: &str, subdirs: i64) -> Result<()> {
+        if dir.is_empty() {
+            return Ok(());
+        }
+        let Some(mut rec) = self.load(dir)? else {
+            return Ok(());
+        };
+        rec.mtime_ns = self.now();
+        rec.ctime_ns = self.now();
+        rec.subdirs = rec.subdirs.saturating_add_signed(subdirs);
+        self.set_raw(layout::entry_key(dir), Some(encode(&rec)?));
         Ok(())
     }
 
@@ -317,6 +338,8 @@ impl<'v> Applier<'v> {
             version: 1,
             lease: 0,
             xattrs: Vec::new(),
+            rdev: 0,
+            subdirs: 0,
         }
     }
 
@@ -523,6 +546,7 @@ impl<'v> Applier<'v> {
                 let mut rec = old.clone();
                 rec.kind = op.kind;
                 rec.value = op.value.clone();
+                rec.rdev = op.rdev;
                 rec.mode = op.mode.map(|m| m & 0o7777).unwrap_or(old.mode);
                 rec.uid = op.uid.unwrap_or(old.uid);
                 rec.gid = op.gid.unwrap_or(old.gid);
@@ -541,6 +565,7 @@ impl<'v> Applier<'v> {
                 let mode = op.mode.unwrap_or(op.kind.default_mode());
                 let mut rec =
                     self.new_record(op.kind, op.value.clone(), mode, uid, gid, op.mtime_ns);
+                rec.rdev = op.rdev;
                 if let Some(x) = &op.xattrs {
                     rec.xattrs = x.clone();
                 }
@@ -588,7 +613,12 @@ impl<'v> Applier<'v> {
                         format!("{key:?} is a directory"),
                     ))
                 }
-                EntryKind::Symlink => return Err(Error::invalid(format!("{key:?} is a symlink"))),
+                other => {
+                    return Err(Error::invalid(format!(
+                        "{key:?} is a {}, not a file",
+                        other.name()
+                    )))
+                }
             }
             let size = usize::try_from(size).unwrap_or(usize::MAX);
             if size > MAX_VALUE_BYTES_CEILING {
@@ -668,7 +698,7 @@ impl<'v> Applier<'v> {
                     format!("{key:?} is a directory"),
                 ))
             }
-            (EntryKind::File | EntryKind::Symlink, DeleteMode::EmptyDir) => {
+            (kind, DeleteMode::EmptyDir) if kind != EntryKind::Dir => {
                 return Err(Error::new(
                     ErrorKind::NotDir,
                     format!("{key:?} is not a directory"),
@@ -809,6 +839,8 @@ impl<'v> Applier<'v> {
             let suffix = old_key.get(old_root.len()..).unwrap_or_default();
             let new_key = format!("{new_root}{suffix}");
             rec.mod_revision = self.rev;
+            // Rebuilt as the subdirectories are re-inserted below it.
+            rec.subdirs = 0;
             if i == 0 {
                 rec.ctime_ns = self.now();
             }
@@ -925,6 +957,9 @@ pub fn validate_put(op: &PutOp) -> Result<()> {
         }
         EntryKind::Symlink if op.value.contains(&0) => {
             return Err(Error::invalid("NUL in symlink target"))
+        }
+        kind if kind.is_special() && !op.value.is_empty() => {
+            return Err(Error::invalid(format!("a {} has no value", kind.name())))
         }
         _ => {}
     }

@@ -11,14 +11,19 @@ pub enum EntryKind {
     File,
     Dir,
     Symlink,
+    /// Special files: metadata only, no value (what mkfifo and mknod create).
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
 }
 
 impl EntryKind {
     pub fn default_mode(self) -> u32 {
         match self {
-            EntryKind::File => 0o644,
             EntryKind::Dir => 0o755,
             EntryKind::Symlink => 0o777,
+            _ => 0o644,
         }
     }
 
@@ -27,7 +32,19 @@ impl EntryKind {
             EntryKind::File => "file",
             EntryKind::Dir => "dir",
             EntryKind::Symlink => "symlink",
+            EntryKind::Fifo => "fifo",
+            EntryKind::Socket => "socket",
+            EntryKind::CharDevice => "char-device",
+            EntryKind::BlockDevice => "block-device",
         }
+    }
+
+    /// Kinds that never hold a value.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            EntryKind::Fifo | EntryKind::Socket | EntryKind::CharDevice | EntryKind::BlockDevice
+        )
     }
 }
 
@@ -46,6 +63,10 @@ pub struct EntryRecord {
     pub version: u64,
     pub lease: u64,
     pub xattrs: Vec<(String, Vec<u8>)>,
+    /// Device number of a device node.
+    pub rdev: u32,
+    /// Number of subdirectories (directories only), for the link count.
+    pub subdirs: u64,
 }
 
 /// An entry's metadata without its value (what `stat` and listings return).
@@ -62,6 +83,9 @@ pub struct EntryMeta {
     pub mod_revision: u64,
     pub version: u64,
     pub lease: u64,
+    pub rdev: u32,
+    /// Link count: 2 plus subdirectories for a directory, 1 otherwise.
+    pub nlink: u32,
 }
 
 impl EntryRecord {
@@ -78,6 +102,11 @@ impl EntryRecord {
             mod_revision: self.mod_revision,
             version: self.version,
             lease: self.lease,
+            rdev: self.rdev,
+            nlink: match self.kind {
+                EntryKind::Dir => u32::try_from(self.subdirs.saturating_add(2)).unwrap_or(u32::MAX),
+                _ => 1,
+            },
         }
     }
 }
@@ -112,6 +141,8 @@ pub struct PutOp {
     pub condition: PutCondition,
     /// Create missing parent directories (like `mkdir -p`); otherwise the parent must exist.
     pub create_parents: bool,
+    /// Device number for a device node (0 otherwise).
+    pub rdev: u32,
 }
 
 impl PutOp {
@@ -129,6 +160,7 @@ impl PutOp {
             lease: None,
             condition: PutCondition::Any,
             create_parents: true,
+            rdev: 0,
         }
     }
 }

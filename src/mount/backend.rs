@@ -127,6 +127,10 @@ fn kind_to_fs(k: EntryKind) -> fs::EntryKind {
         EntryKind::File => fs::EntryKind::File,
         EntryKind::Dir => fs::EntryKind::Dir,
         EntryKind::Symlink => fs::EntryKind::Symlink,
+        EntryKind::Fifo => fs::EntryKind::Fifo,
+        EntryKind::Socket => fs::EntryKind::Socket,
+        EntryKind::CharDevice => fs::EntryKind::CharDevice,
+        EntryKind::BlockDevice => fs::EntryKind::BlockDevice,
     }
 }
 
@@ -135,6 +139,10 @@ fn kind_from_fs(k: fs::EntryKind) -> EntryKind {
         fs::EntryKind::File => EntryKind::File,
         fs::EntryKind::Dir => EntryKind::Dir,
         fs::EntryKind::Symlink => EntryKind::Symlink,
+        fs::EntryKind::Fifo => EntryKind::Fifo,
+        fs::EntryKind::Socket => EntryKind::Socket,
+        fs::EntryKind::CharDevice => EntryKind::CharDevice,
+        fs::EntryKind::BlockDevice => EntryKind::BlockDevice,
     }
 }
 
@@ -151,6 +159,8 @@ pub fn attr_to_fs(m: &EntryMeta) -> fs::EntryAttr {
         mod_revision: m.mod_revision,
         version: m.version,
         lease: m.lease,
+        rdev: m.rdev,
+        nlink: m.nlink,
     }
 }
 
@@ -167,6 +177,8 @@ fn root_attr() -> fs::EntryAttr {
         mod_revision: 0,
         version: 0,
         lease: 0,
+        rdev: 0,
+        nlink: 2,
     }
 }
 
@@ -236,6 +248,7 @@ impl fs::Backend for KvBackend {
                 fs::PutCondition::ModRevision(r) => PutCondition::ModRevision(r),
             },
             create_parents: false,
+            rdev: req.rdev,
         };
         match self.write(Command::Put(op))? {
             WriteResult::Put { entry, .. } => Ok(attr_to_fs(&entry)),
