@@ -566,3 +566,40 @@ async fn parents_track_children_and_special_files_are_metadata_only() {
     .await
     .expect("unlink fifo");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renaming_a_tree_touches_only_the_two_parents() {
+    let one = node().await;
+    let n = &one.node;
+    w(n, put("from/tree/a/b/file", "x")).await.expect("put");
+    w(n, put("to/keep", "y")).await.expect("put");
+    let inner_before = stat(n, "from/tree/a").await;
+    let tree_before = stat(n, "from/tree").await;
+    let from_before = stat(n, "from").await;
+    w(
+        n,
+        Command::Rename {
+            from: "from/tree".into(),
+            to: "to/tree".into(),
+            mode: RenameMode::Replace,
+        },
+    )
+    .await
+    .expect("rename");
+    let inner_after = stat(n, "to/tree/a").await;
+    assert_eq!(
+        (inner_after.mtime_ns, inner_after.ctime_ns),
+        (inner_before.mtime_ns, inner_before.ctime_ns)
+    );
+    assert_eq!(inner_after.nlink, 3, "a still holds b");
+    let tree_after = stat(n, "to/tree").await;
+    assert_eq!(tree_after.nlink, tree_before.nlink);
+    assert!(
+        tree_after.ctime_ns > tree_before.ctime_ns,
+        "the moved entry's ctime changes"
+    );
+    let from_after = stat(n, "from").await;
+    assert_eq!((from_before.nlink, from_after.nlink), (3, 2));
+    assert_eq!(stat(n, "to").await.nlink, 3);
+    assert_eq!(get(n, "to/tree/a/b/file").await.expect("moved").value, b"x");
+}

@@ -839,11 +839,6 @@ impl<'v> Applier<'v> {
             let suffix = old_key.get(old_root.len()..).unwrap_or_default();
             let new_key = format!("{new_root}{suffix}");
             rec.mod_revision = self.rev;
-            // Rebuilt as the subdirectories are re-inserted below it.
-            rec.subdirs = 0;
-            if i == 0 {
-                rec.ctime_ns = self.now();
-            }
             if rec.lease != 0 {
                 self.set_raw(layout::attach_key(rec.lease, &new_key), Some(Vec::new()));
                 if let Some(mut lease) = self.load_lease(rec.lease)? {
@@ -851,8 +846,25 @@ impl<'v> Applier<'v> {
                     self.save_lease(&lease)?;
                 }
             }
-            self.store(&new_key, &rec, true)?;
+            if i == 0 {
+                // The moved entry: its ctime and its new parent change.
+                rec.ctime_ns = self.now();
+                self.store(&new_key, &rec, true)?;
+            } else {
+                // Entries below it keep their times and link counts (POSIX touches only
+                // the two parents of a rename).
+                self.place(&new_key, &rec)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Writes an entry and its directory index without touching its parent.
+    fn place(&mut self, key: &str, rec: &EntryRecord) -> Result<()> {
+        self.set_raw(layout::entry_key(key), Some(encode(rec)?));
+        let (parent, name) = key::split(key);
+        self.set_raw(layout::child_key(parent, name), Some(Vec::new()));
+        self.event(EventKind::Put, key, Some(rec.clone()));
         Ok(())
     }
 
