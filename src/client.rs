@@ -154,21 +154,31 @@ impl Client {
         r.pop().unwrap_or_else(|| Err(Error::internal("no result")))
     }
 
+    /// A read; retried on other endpoints or after a pause while the cluster has no leader,
+    /// until the request timeout, then the last error.
     pub async fn read(&self, query: ReadQuery, consistency: Consistency) -> Result<ReadResult> {
-        let mut attempt = 0;
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(CLIENT_REQUEST_TIMEOUT_MS);
         loop {
-            attempt += 1;
             let req = Request::Read {
                 query: query.clone(),
                 consistency,
                 hops: 0,
             };
-            let r = match self.call(req, true).await? {
-                Response::Read(r) => r,
-                _ => return Err(Error::internal("unexpected response to a read")),
+            let r = match tokio::time::timeout_at(deadline, self.call(req, true)).await {
+                Ok(resp) => match resp? {
+                    Response::Read(r) => r,
+                    _ => return Err(Error::internal("unexpected response to a read")),
+                },
+                Err(_) => {
+                    return Err(Error::new(
+                        ErrorKind::Unavailable,
+                        "no answer within the request timeout",
+                    ))
+                }
             };
             match r {
-                Err(e) if e.is_retryable() && attempt < CLIENT_MAX_ATTEMPTS => {
+                Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(CLIENT_RETRY_BACKOFF_MS)).await;
                 }
                 other => return other,

@@ -82,6 +82,9 @@ pub const CLIENT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 pub const HEARTBEAT_INTERVAL_MS: u64 = 100;
 pub const ELECTION_TIMEOUT_MIN_MS: u64 = 500;
 pub const ELECTION_TIMEOUT_MAX_MS: u64 = 1000;
+/// How long a quorum's acknowledgement lets the leader serve linearizable reads locally,
+/// in milliseconds: half the shortest election timeout (see `raft::lease`).
+pub const LEADER_LEASE_MS: u64 = ELECTION_TIMEOUT_MIN_MS / 2;
 /// Most log entries in one append-entries request.
 pub const MAX_APPEND_ENTRIES: u64 = 256;
 /// Size of one snapshot chunk on the wire, in bytes.

@@ -247,3 +247,74 @@ async fn whole_cluster_kill9_and_restart_loses_no_acknowledged_write() {
         acked.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_old_leader_never_serves_stale_linearizable_reads() {
+    let cluster = Cluster::start(3);
+    let old = cluster.wait_leader(None).await;
+    let all = cluster.client();
+    put(&all, "k", "old").await;
+    // Freeze the leader long past the election timeout; the others elect a new one.
+    cluster.pause(old, true);
+    let new = cluster.wait_leader(Some(old)).await;
+    let nc = cluster.client_of(new);
+    put(&nc, "k", "new").await;
+    // Thaw it: it still believes it leads until it hears otherwise. Its lease is long
+    // gone, so a linearizable read through it must see the new value (never "old").
+    cluster.pause(old, false);
+    let oc = cluster.client_of(old);
+    for _ in 0..20 {
+        let got = get(&oc, "k", Consistency::Linearizable).await;
+        assert_eq!(
+            got.as_deref(),
+            Some(&b"new"[..]),
+            "stale read from a deposed leader"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_its_quorum_stops_serving_linearizable_reads() {
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_leader(None).await;
+    let lc = cluster.client_of(leader);
+    put(&lc, "k", "v").await;
+    for i in 0..3 {
+        if i != leader {
+            cluster.kill(i);
+        }
+    }
+    // Reads may succeed for at most the lease; after that every one fails.
+    let start = Instant::now();
+    loop {
+        let r = lc
+            .read(
+                ReadQuery::Get { key: "k".into() },
+                Consistency::Linearizable,
+            )
+            .await;
+        if r.is_err() {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "a leader without a quorum kept serving linearizable reads"
+        );
+    }
+    eprintln!(
+        "linearizable reads stopped {:?} after the quorum was lost",
+        start.elapsed()
+    );
+    assert!(lc
+        .read(
+            ReadQuery::Get { key: "k".into() },
+            Consistency::Linearizable
+        )
+        .await
+        .is_err());
+    // Local reads still answer.
+    assert_eq!(
+        get(&lc, "k", Consistency::Local).await.as_deref(),
+        Some(&b"v"[..])
+    );
+}

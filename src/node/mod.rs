@@ -22,6 +22,7 @@ use crate::kv::{self, Command, CommandResult, ReadQuery, ReadResult};
 use crate::limits::*;
 use crate::net::auth::Keys;
 use crate::net::proto::{ClusterStatus, Consistency, MemberStatus, Request, Response};
+use crate::raft::lease::LeaseTracker;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{Network, PeerPool};
 use crate::raft::state_machine::{Applied, Shared, StateMachine};
@@ -60,6 +61,7 @@ pub struct Node {
     shared: Shared,
     proposals: mpsc::Sender<proposer::Proposal>,
     pool: PeerPool,
+    lease: LeaseTracker,
     max_value_bytes: usize,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
@@ -90,10 +92,14 @@ impl Node {
         let shared = sm.shared();
         let pool = PeerPool::new(config.id, config.keys.cluster_secret.clone());
         let raft_config = Arc::new(crate::raft::config("aspen")?);
+        let lease = LeaseTracker::default();
         let raft = Raft::new(
             config.id,
             raft_config,
-            Network { pool: pool.clone() },
+            Network {
+                pool: pool.clone(),
+                lease: lease.clone(),
+            },
             log,
             sm,
         )
@@ -107,6 +113,7 @@ impl Node {
             shared,
             proposals,
             pool,
+            lease,
             max_value_bytes: config.max_value_bytes,
             tasks: std::sync::Mutex::new(Vec::new()),
         });
@@ -311,8 +318,12 @@ impl Node {
         kv::read::query(&view, query)
     }
 
-    /// Confirms leadership with a quorum and waits until the read index is applied.
+    /// Confirms leadership and waits until the read index is applied: at once while the
+    /// leader lease holds, otherwise with a heartbeat round to a quorum.
     async fn read_barrier(&self) -> Result<()> {
+        if self.lease.holds_lease(&self.raft, self.id) {
+            return Ok(());
+        }
         match self.raft.ensure_linearizable().await {
             Ok(_) => Ok(()),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => Err(Error::new(

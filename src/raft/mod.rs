@@ -1,6 +1,7 @@
 //! Replication: the openraft type configuration, the fjall log store and state machine,
 //! snapshot files, and the peer network adapter.
 
+pub mod lease;
 pub mod log_store;
 pub mod network;
 pub mod snapshot;

@@ -20,6 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::limits::{MAX_FRAME_BYTES, PEER_RPC_TIMEOUT_MS};
 use crate::net::proto::{Request, Response, Role};
 use crate::net::rpc::RpcConn;
+use crate::raft::lease::LeaseTracker;
 use crate::raft::types::{NodeId, RaftNode, TypeConfig};
 
 /// One peer's connection, created on first use and replaced when it breaks.
@@ -77,6 +78,7 @@ impl PeerPool {
 
 pub struct Network {
     pub pool: PeerPool,
+    pub lease: LeaseTracker,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -87,6 +89,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             addr: node.addr.clone(),
             pool: self.pool.clone(),
+            lease: self.lease.clone(),
         }
     }
 }
@@ -95,6 +98,7 @@ pub struct PeerClient {
     target: NodeId,
     addr: String,
     pool: PeerPool,
+    lease: LeaseTracker,
 }
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, RaftNode, RaftError<NodeId, E>>;
@@ -174,8 +178,16 @@ impl RaftNetwork<TypeConfig> for PeerClient {
                 PayloadTooLarge::new_entries_hint((n / 2).max(1)),
             ));
         }
+        let vote = rpc.vote;
+        let sent = std::time::Instant::now();
         match self.call(Request::Append(rpc), option.hard_ttl()).await {
-            Ok(Response::Append(Ok(r))) => Ok(r),
+            Ok(Response::Append(Ok(r))) => {
+                // Anything but a higher vote means the follower accepts this leader.
+                if !matches!(r, AppendEntriesResponse::HigherVote(_)) {
+                    self.lease.acked(self.target, vote, sent);
+                }
+                Ok(r)
+            }
             Ok(Response::Append(Err(e))) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
             }

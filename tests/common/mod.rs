@@ -129,6 +129,20 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP / SIGCONT: the process freezes with all its state (a long GC pause, a VM
+    /// migration), then resumes believing whatever it believed.
+    pub fn pause(&self, i: usize, stopped: bool) {
+        if let Some(c) = &self.nodes[i].child {
+            let sig = if stopped { "-STOP" } else { "-CONT" };
+            let ok = Command::new("kill")
+                .arg(sig)
+                .arg(c.id().to_string())
+                .status()
+                .map(|s| s.success());
+            assert_eq!(ok.ok(), Some(true), "kill {sig} node {}", i + 1);
+        }
+    }
+
     pub fn restart(&mut self, i: usize) {
         self.kill(i);
         self.spawn(i, &[]);
