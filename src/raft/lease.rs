@@ -19,10 +19,13 @@ use openraft::{ServerState, Vote};
 use crate::limits::LEADER_LEASE_MS;
 use crate::raft::types::{NodeId, Raft};
 
+/// Per follower: the vote of the last request it accepted, and when that was sent.
+type Acks = BTreeMap<NodeId, (Vote<NodeId>, Instant)>;
+
 /// Acknowledgements by followers, shared by the network (which records) and reads.
 #[derive(Clone, Default)]
 pub struct LeaseTracker {
-    acks: Arc<Mutex<BTreeMap<NodeId, (Vote<NodeId>, Instant)>>>,
+    acks: Arc<Mutex<Acks>>,
 }
 
 impl LeaseTracker {
