@@ -60,18 +60,20 @@ pub const BLOCK_SIZE: u32 = 4096;
 /// (libfuse's FUSE_UNKNOWN_INO). The inode allocator never hands out this number.
 pub const UNKNOWN_INO: u64 = 0xffff_ffff;
 
-/// Default request threads of a mount, in threads.
-pub const DEFAULT_THREADS: usize = 8;
+/// Default request threads of a mount, in threads. Handlers block on the backend (a
+/// network round trip for a remote node, a raft commit for writes), so more threads mean
+/// more requests in flight, which group commit turns into throughput.
+pub const DEFAULT_THREADS: usize = 32;
 
 /// Most request threads of a mount, in threads.
 pub const MAX_THREADS: usize = 64;
 
 /// Default kernel attribute cache lifetime, in time. Aspen invalidates the kernel
 /// cache on every change it learns of, so this is only the fallback bound on staleness.
-pub const DEFAULT_ATTR_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DEFAULT_ATTR_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Default kernel directory-entry cache lifetime, in time.
-pub const DEFAULT_ENTRY_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DEFAULT_ENTRY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// MemoryBackend: most stored xattrs on one entry, in attributes (ENOSPC beyond).
 pub const MEMORY_MAX_XATTRS_PER_ENTRY: usize = 128;
