@@ -49,6 +49,7 @@ cleanup() {
 trap cleanup EXIT
 
 declare -A ADDR PID
+NODE_ARGS=()
 
 # start_node I [extra args]: node I with its data dir, log and mount under $T.
 start_node() {
@@ -57,7 +58,7 @@ start_node() {
   # A node killed earlier leaves a stale mount behind; clear it first.
   umount "$T/m$i" 2>/dev/null || true
   "$ASPEN" node --id "$i" --data-dir "$T/n$i" --listen "${ADDR[$i]}" \
-    --secret-file "$T/secret" --token-file "$T/token" --mount "$T/m$i" "$@" \
+    --secret-file "$T/secret" --token-file "$T/token" --mount "$T/m$i" "${NODE_ARGS[@]}" "$@" \
     >>"$T/n$i.log" 2>&1 &
   PID[$i]=$!
   PIDS+=($!)

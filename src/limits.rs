@@ -14,7 +14,7 @@ pub const MAX_NAME_BYTES: usize = 255;
 /// Default largest value a node accepts, in bytes (EFBIG beyond).
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 1024 * 1024;
 /// Hard ceiling for `--max-value-bytes`, in bytes: a value must fit one raft entry and frame.
-pub const MAX_VALUE_BYTES_CEILING: usize = 8 * 1024 * 1024;
+pub const MAX_VALUE_BYTES_CEILING: usize = 4 * 1024 * 1024;
 /// Most user xattrs on one entry.
 pub const MAX_XATTRS_PER_ENTRY: usize = 64;
 /// Longest xattr name, in bytes (Linux XATTR_NAME_MAX).
@@ -68,7 +68,7 @@ pub const MAX_WATCH_EVENTS_PER_FRAME: usize = 256;
 /// Most client commands packed into one raft entry.
 pub const MAX_BATCH_COMMANDS: usize = 1024;
 /// Largest encoded size of one raft entry's commands, in bytes.
-pub const MAX_BATCH_BYTES: usize = 12 * 1024 * 1024;
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// Proposals in flight through raft at once from one node. Measured on 2 cores with 64
 /// clients: 2 beats 1 (pipelining) and 4 or 8 (smaller batches, more raft entries).
 pub const MAX_INFLIGHT_PROPOSALS: usize = 2;
@@ -79,14 +79,18 @@ pub const CLIENT_REQUEST_TIMEOUT_MS: u64 = 10_000;
 
 // ---- raft ----
 
-pub const HEARTBEAT_INTERVAL_MS: u64 = 100;
-pub const ELECTION_TIMEOUT_MIN_MS: u64 = 500;
-pub const ELECTION_TIMEOUT_MAX_MS: u64 = 1000;
+/// Also openraft's timeout for one append-entries round trip (the follower's fsync
+/// included), so it must cover the largest append (`MAX_APPEND_BYTES`) on a slow disk.
+pub const HEARTBEAT_INTERVAL_MS: u64 = 250;
+pub const ELECTION_TIMEOUT_MIN_MS: u64 = 1000;
+pub const ELECTION_TIMEOUT_MAX_MS: u64 = 2000;
 /// How long a quorum's acknowledgement lets the leader serve linearizable reads locally,
 /// in milliseconds: half the shortest election timeout (see `raft::lease`).
 pub const LEADER_LEASE_MS: u64 = ELECTION_TIMEOUT_MIN_MS / 2;
 /// Most log entries in one append-entries request.
 pub const MAX_APPEND_ENTRIES: u64 = 256;
+/// Most bytes of log entries in one append-entries request (at least one entry is sent).
+pub const MAX_APPEND_BYTES: usize = 4 * 1024 * 1024;
 /// Size of one snapshot chunk on the wire, in bytes.
 pub const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
 /// Applied entries after which a new snapshot is built.

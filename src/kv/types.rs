@@ -52,6 +52,7 @@ impl EntryKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryRecord {
     pub kind: EntryKind,
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     pub mode: u32,
     pub uid: u32,
@@ -127,6 +128,8 @@ pub enum PutCondition {
 pub struct PutOp {
     pub key: String,
     pub kind: EntryKind,
+    /// Encoded as bytes (one copy), not as a sequence of numbers.
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     /// `None`: keep the existing entry's, or the kind's default for a new one.
     pub mode: Option<u32>,

@@ -14,6 +14,7 @@ use openraft::{LogId, OptionalSend, RaftLogReader, StorageIOError, Vote};
 use tokio::sync::mpsc;
 
 use crate::error::Error;
+use crate::limits::MAX_APPEND_BYTES;
 use crate::raft::types::{LogEntry, NodeId, StorageError, TypeConfig};
 use crate::store::{decode, encode, Store};
 
@@ -114,6 +115,30 @@ impl LogStore {
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
+    /// What replication sends in one request: entries from `start` before `end`, stopping
+    /// after `MAX_APPEND_BYTES` (but always at least one entry), so every append fits the
+    /// heartbeat-long timeout openraft gives it.
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<LogEntry>, StorageError> {
+        let mut out = Vec::new();
+        if end <= start {
+            return Ok(out);
+        }
+        let mut bytes = 0usize;
+        for guard in self.store.log.range(index_key(start)..index_key(end)) {
+            let (_, v) = guard.into_inner().map_err(read_err)?;
+            if !out.is_empty() && bytes + v.len() > MAX_APPEND_BYTES {
+                break;
+            }
+            bytes += v.len();
+            out.push(decode::<LogEntry>(&v, "log entry").map_err(read_err)?);
+        }
+        Ok(out)
+    }
+
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
