@@ -112,6 +112,8 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_INFLIGHT_PER_CONNECTION: usize = 1024;
 /// Requests served concurrently for one connection (server side).
 pub const MAX_CONCURRENT_REQUESTS_PER_CONNECTION: usize = 1024;
+/// Bytes of queued frames a connection sends in one write.
+pub const WRITE_COALESCE_BYTES: usize = 64 * 1024;
 /// Outgoing frames queued on one connection.
 pub const CONNECTION_SEND_QUEUE_FRAMES: usize = 1024;
 /// Connections a node serves at once.

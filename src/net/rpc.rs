@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::*;
 use crate::net::auth::client_handshake;
-use crate::net::frame::{decode_body, encode_frame, read_frame};
+use crate::net::frame::{decode_body, encode_frame, read_frame, write_frames};
 use crate::net::proto::{Envelope, Request, Response, Role};
 use crate::raft::types::NodeId;
 
@@ -89,12 +89,7 @@ impl RpcConn {
         let (send_tx, mut send_rx) = mpsc::channel::<Vec<u8>>(CONNECTION_SEND_QUEUE_FRAMES);
         let wshared = shared.clone();
         let writer = tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt;
-            while let Some(frame) = send_rx.recv().await {
-                if wr.write_all(&frame).await.is_err() {
-                    break;
-                }
-            }
+            let _ = write_frames(&mut wr, &mut send_rx).await;
             wshared.take_all();
         });
         let rshared = shared.clone();

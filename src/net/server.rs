@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, Semaphore};
 use crate::error::{Error, Result};
 use crate::limits::*;
 use crate::net::auth::{server_handshake, Keys};
-use crate::net::frame::{decode_body, encode_frame, read_frame};
+use crate::net::frame::{decode_body, encode_frame, read_frame, write_frames};
 use crate::net::proto::{Envelope, Request, Response, Role};
 use crate::raft::types::NodeId;
 
@@ -104,12 +104,7 @@ async fn connection<H: Handler>(
     let (rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(CONNECTION_SEND_QUEUE_FRAMES);
     let writer = tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
-        while let Some(frame) = rx.recv().await {
-            if wr.write_all(&frame).await.is_err() {
-                break;
-            }
-        }
+        let _ = write_frames(&mut wr, &mut rx).await;
     });
     let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS_PER_CONNECTION));
     let mut rd = tokio::io::BufReader::new(rd);
