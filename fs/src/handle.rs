@@ -7,6 +7,11 @@
 //! the operation layer commits it with one `Backend::put`. Commits of one handle are
 //! serialized with a flag and a condition variable, so no lock guard is ever held
 //! across a backend call. Poisoned locks become EIO.
+//!
+//! The handle of a deferred create starts dirty with its create pending: its first
+//! commit stores the new entry and its contents together. If that commit fails, the
+//! error sticks to the handle: later writes, flushes and fsyncs report it again, as the
+//! file they would change was never stored.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +65,17 @@ impl Budget {
     }
 }
 
+/// Where the entry of a handle stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Create {
+    /// The entry exists in the backend (or existed when opened).
+    Stored,
+    /// Created on this mount; the next commit stores it (deferred create).
+    Pending,
+    /// Storing the created entry failed with this error; it never existed.
+    Failed(Errno),
+}
+
 #[derive(Debug)]
 struct FileState {
     data: Vec<u8>,
@@ -75,6 +91,9 @@ struct FileState {
     mtime: SystemTime,
     /// Order of the last local change among all handles (see `CHANGE_SEQ`).
     seq: u64,
+    create: Create,
+    /// A flush already passed without storing the pending create (see `skip_flush`).
+    flush_skipped: bool,
 }
 
 /// Orders changes across handles, so that the latest writer's view is reported.
@@ -93,6 +112,8 @@ pub(crate) struct DirtyView {
 pub(crate) struct Commit {
     pub data: Vec<u8>,
     pub base: Option<EntryAttr>,
+    /// This commit stores a deferred create (the entry does not exist yet).
+    pub create: bool,
     gen: u64,
 }
 
@@ -129,9 +150,21 @@ impl FileHandle {
                 base,
                 mtime: SystemTime::now(),
                 seq: 0,
+                create: Create::Stored,
+                flush_skipped: false,
             }),
             idle: Condvar::new(),
         }
+    }
+
+    /// The handle of a deferred create: empty, dirty, its entry to be stored by the
+    /// first commit.
+    fn created(ino: u64, writable: bool, append: bool) -> FileHandle {
+        let h = FileHandle::new(ino, writable, append, Vec::new(), true, None);
+        if let Ok(mut st) = h.state.lock() {
+            st.create = Create::Pending;
+        }
+        h
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, FileState>, Errno> {
@@ -158,6 +191,9 @@ impl FileHandle {
     ) -> Result<u32, Errno> {
         let count = u32::try_from(bytes.len()).map_err(|_| Errno::EINVAL)?;
         let mut st = self.lock()?;
+        if let Create::Failed(e) = st.create {
+            return Err(e);
+        }
         let start = if self.append {
             st.data.len() as u64
         } else {
@@ -198,6 +234,9 @@ impl FileHandle {
         }
         let size = usize::try_from(size).map_err(|_| Errno::EFBIG)?;
         let mut st = self.lock()?;
+        if let Create::Failed(e) = st.create {
+            return Err(e);
+        }
         let old_len = st.data.len();
         if size > old_len {
             if !budget.charge((size - old_len) as u64) {
@@ -230,10 +269,33 @@ impl FileHandle {
     }
 
     /// Whether uncommitted data remains only because its last commit failed and the
-    /// error was reported (no write since).
+    /// error was reported (no write since), or the handle's created entry could not
+    /// be stored.
     pub(crate) fn failed(&self) -> Result<bool, Errno> {
         let st = self.lock()?;
-        Ok(st.dirty && st.failed)
+        Ok((st.dirty && st.failed) || matches!(st.create, Create::Failed(_)))
+    }
+
+    /// Whether this flush may pass without storing the pending create: once, while
+    /// nothing was done through the handle (no write, truncate or time change). A shell
+    /// redirection, touch(1) and the like open the file, move the descriptor (dup2) and
+    /// close the original before they write, and every close flushes: storing the
+    /// empty file then would cost a second put for the contents a moment later.
+    pub(crate) fn skip_flush(&self) -> Result<bool, Errno> {
+        let mut st = self.lock()?;
+        if st.create != Create::Pending || st.seq != 0 || st.flush_skipped {
+            return Ok(false);
+        }
+        st.flush_skipped = true;
+        Ok(true)
+    }
+
+    /// Records a change of times without a change of data (utimens to now).
+    pub(crate) fn touch(&self) -> Result<(), Errno> {
+        let mut st = self.lock()?;
+        st.mtime = SystemTime::now();
+        st.seq = CHANGE_SEQ.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Replaces the attributes the next commit compares against.
@@ -244,11 +306,15 @@ impl FileHandle {
 
     /// Waits until no other commit of this handle runs, then, if the buffer is dirty,
     /// marks a commit as running and returns a copy of what to commit. Every `Some`
-    /// must be followed by [`FileHandle::end_commit`].
+    /// must be followed by [`FileHandle::end_commit`]. The error of a failed create
+    /// is returned again.
     pub(crate) fn begin_commit(&self) -> Result<Option<Commit>, Errno> {
         let mut st = self.lock()?;
         while st.committing {
             st = self.idle.wait(st).map_err(poisoned)?;
+        }
+        if let Create::Failed(e) = st.create {
+            return Err(e);
         }
         if !st.dirty {
             return Ok(None);
@@ -257,8 +323,24 @@ impl FileHandle {
         Ok(Some(Commit {
             data: st.data.clone(),
             base: st.base.clone(),
+            create: st.create == Create::Pending,
             gen: st.gen,
         }))
+    }
+
+    /// Waits until no commit of this handle runs and keeps others from starting until
+    /// the returned guard is dropped; tells whether the handle's create is pending.
+    pub(crate) fn hold_commits(&self) -> Result<CommitHold<'_>, Errno> {
+        let mut st = self.lock()?;
+        while st.committing {
+            st = self.idle.wait(st).map_err(poisoned)?;
+        }
+        st.committing = true;
+        let create_pending = st.create == Create::Pending;
+        Ok(CommitHold {
+            h: self,
+            create_pending,
+        })
     }
 
     /// Ends a commit started by [`FileHandle::begin_commit`]. On success (`Some`: stored
@@ -271,6 +353,12 @@ impl FileHandle {
         };
         st.committing = false;
         st.failed = result.is_err();
+        if commit.create {
+            st.create = match result {
+                Ok(_) => Create::Stored,
+                Err(e) => Create::Failed(*e),
+            };
+        }
         if let Ok(stored) = result {
             if let Some(attr) = stored {
                 st.base = Some(attr.clone());
@@ -291,13 +379,60 @@ impl FileHandle {
     }
 }
 
+/// Exclusive use of a handle's commit slot (see [`FileHandle::hold_commits`]).
+#[derive(Debug)]
+pub(crate) struct CommitHold<'a> {
+    h: &'a FileHandle,
+    pub create_pending: bool,
+}
+
+impl CommitHold<'_> {
+    /// Cancels the pending create (unlink before it was stored): the buffer has
+    /// nowhere to go, and no commit will store the entry.
+    pub(crate) fn cancel_create(&mut self) {
+        let mut st = match self.h.state.lock() {
+            Ok(st) => st,
+            Err(poison) => poison.into_inner(),
+        };
+        st.create = Create::Stored;
+        st.dirty = false;
+        self.create_pending = false;
+    }
+}
+
+impl Drop for CommitHold<'_> {
+    fn drop(&mut self) {
+        let mut st = match self.h.state.lock() {
+            Ok(st) => st,
+            Err(poison) => poison.into_inner(),
+        };
+        st.committing = false;
+        drop(st);
+        self.h.idle.notify_all();
+    }
+}
+
+/// One child of a listing.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed {
+    pub name: String,
+    pub attr: EntryAttr,
+    /// A file created here and not stored yet (not from the backend).
+    pub pending: bool,
+}
+
 /// Listing state of an open directory: entries fetched but not yet returned, and
 /// where to continue in the backend (by name, so pages are stable under changes).
 #[derive(Debug, Default)]
 pub(crate) struct DirState {
     /// Offset (position in the listing) of the next entry to return.
     pub next: u64,
-    pub pending: VecDeque<(String, EntryAttr)>,
+    /// Children ready to return, in name order (backend entries, and pending creates
+    /// moved in front when they come first).
+    pub queue: VecDeque<Listed>,
+    /// Pending creates of the directory when the listing started, in name order, not
+    /// yet merged into `queue`.
+    pub local: VecDeque<Listed>,
     /// Name of the last entry fetched from the backend.
     pub fetch_after: Option<String>,
     /// Whether the backend has entries after `fetch_after`.
@@ -306,7 +441,7 @@ pub(crate) struct DirState {
     pub started: bool,
     /// Children returned in the last reply and their first offset, so that a reply
     /// the kernel consumed only partly can be resumed without listing again.
-    pub batch: Vec<(String, EntryAttr)>,
+    pub batch: Vec<Listed>,
     pub batch_start: u64,
 }
 
@@ -387,21 +522,26 @@ impl HandleTable {
             tracing::warn!(ino, "buffer budget exhausted at open");
             return Err(Errno::ENOMEM);
         }
-        let mut m = match self.write() {
-            Ok(m) => m,
-            Err(e) => {
-                self.budget.uncharge(len);
-                return Err(e);
-            }
-        };
-        let fh = match self.room(&m) {
-            Ok(fh) => fh,
-            Err(e) => {
-                self.budget.uncharge(len);
-                return Err(e);
-            }
-        };
         let h = FileHandle::new(ino, writable, append, data, dirty, base);
+        self.insert_file(h)
+            .inspect_err(|_| self.budget.uncharge(len))
+    }
+
+    /// Opens the handle of a deferred create of `ino` (empty; its first commit
+    /// stores the entry).
+    pub(crate) fn open_created(
+        &self,
+        ino: u64,
+        writable: bool,
+        append: bool,
+    ) -> Result<u64, Errno> {
+        self.insert_file(FileHandle::created(ino, writable, append))
+    }
+
+    fn insert_file(&self, h: FileHandle) -> Result<u64, Errno> {
+        let mut m = self.write()?;
+        let fh = self.room(&m)?;
+        let (ino, writable) = (h.ino, h.writable);
         m.files.insert(fh, Arc::new(h));
         if writable {
             m.writers.entry(ino).or_default().push(fh);
@@ -535,6 +675,53 @@ mod tests {
         let c = h.begin_commit().unwrap().unwrap();
         h.end_commit(&c, &Ok(None));
         assert!(!h.is_dirty().unwrap());
+    }
+
+    #[test]
+    fn deferred_create_protocol() {
+        let t = HandleTable::new(4, 100);
+        let fh = t.open_created(3, true, false).unwrap();
+        let h = t.file(fh).unwrap();
+        assert!(
+            h.is_dirty().unwrap(),
+            "an untouched create is still to be stored"
+        );
+        // One flush may pass while nothing was done through the handle.
+        assert!(h.skip_flush().unwrap());
+        assert!(!h.skip_flush().unwrap());
+        let c = h.begin_commit().unwrap().unwrap();
+        assert!(c.create);
+        h.end_commit(&c, &Err(Errno::EROFS));
+        // The failure sticks: the file never existed.
+        assert!(h.failed().unwrap());
+        assert_eq!(h.begin_commit().err(), Some(Errno::EROFS));
+        assert_eq!(h.write(0, b"x", 10, &t.budget), Err(Errno::EROFS));
+        assert_eq!(h.truncate(0, 10, &t.budget), Err(Errno::EROFS));
+
+        // A write makes the first flush count; a stored create commits normally after.
+        let fh = t.open_created(4, true, false).unwrap();
+        let h = t.file(fh).unwrap();
+        h.write(0, b"ab", 10, &t.budget).unwrap();
+        assert!(!h.skip_flush().unwrap());
+        let c = h.begin_commit().unwrap().unwrap();
+        assert!(c.create);
+        assert_eq!(c.data, b"ab");
+        h.end_commit(&c, &Ok(None));
+        assert!(!h.is_dirty().unwrap());
+        h.write(2, b"c", 10, &t.budget).unwrap();
+        assert!(!h.begin_commit().unwrap().unwrap().create);
+
+        // Holding the commit slot, an unlink cancels the create.
+        let fh = t.open_created(5, true, false).unwrap();
+        let h = t.file(fh).unwrap();
+        h.touch().unwrap();
+        assert!(!h.skip_flush().unwrap(), "touched");
+        let mut hold = h.hold_commits().unwrap();
+        assert!(hold.create_pending);
+        hold.cancel_create();
+        drop(hold);
+        assert!(h.begin_commit().unwrap().is_none(), "nothing to store");
+        assert!(!h.failed().unwrap());
     }
 
     #[test]

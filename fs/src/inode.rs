@@ -7,6 +7,14 @@
 //! `MAX_INODES`. A node stores only its parent and its own name: the full path is
 //! computed by walking parents, so renaming a directory relinks a single node.
 //!
+//! A node may be *pending*: a file created here (deferred create, see `ops/file.rs`)
+//! that exists only in this table and in the buffer of the handle that created it,
+//! until that handle commits it. A pending node keeps the attributes it was created
+//! with and the number of that handle; the handle's open count keeps the node in the
+//! table until the commit has settled it (stored: an ordinary node; failed or
+//! cancelled: detached). So pending nodes are bounded by `MAX_OPEN_HANDLES` as well as
+//! by the table's own bound.
+//!
 //! One `RwLock` guards the table. It is never held across a backend call or a reply,
 //! and a poisoned lock becomes EIO.
 
@@ -21,6 +29,15 @@ use crate::tree::{Tree, ROOT_INO};
 
 /// Parent of a node that no longer has a name (unlinked, replaced, or moved away).
 const DETACHED: u64 = 0;
+
+/// A file created on this mount and not yet stored (deferred create).
+#[derive(Debug, Clone)]
+struct Pending {
+    /// The file handle whose commit stores it (0 while the create sets it up).
+    fh: u64,
+    /// Attributes it was created with (size 0; the handle's buffer has the rest).
+    attr: EntryAttr,
+}
 
 #[derive(Debug)]
 struct Node {
@@ -37,6 +54,8 @@ struct Node {
     attr: Option<EntryAttr>,
     /// `mod_revision` of the value the kernel page cache may hold for this inode.
     data_rev: Option<u64>,
+    /// Set while the node is a deferred create not yet stored.
+    pending: Option<Pending>,
     children: HashMap<String, u64>,
 }
 
@@ -51,6 +70,7 @@ impl Node {
             permanent,
             attr: None,
             data_rev: None,
+            pending: None,
             children: HashMap::new(),
         }
     }
@@ -60,6 +80,8 @@ impl Node {
 struct Inner {
     nodes: HashMap<u64, Node>,
     next: u64,
+    /// Pending nodes in `nodes` (so listings skip the search when there are none).
+    pending: usize,
 }
 
 /// Where an inode sits: the top-level tree and the `/`-separated path below it
@@ -105,7 +127,11 @@ impl InodeTable {
         nodes.insert(ROOT_INO, root);
         let next = Tree::ALL.iter().map(|t| t.ino()).max().unwrap_or(ROOT_INO) + 1;
         InodeTable {
-            inner: RwLock::new(Inner { nodes, next }),
+            inner: RwLock::new(Inner {
+                nodes,
+                next,
+                pending: 0,
+            }),
             max,
         }
     }
@@ -160,23 +186,169 @@ impl InodeTable {
             }
             inner.remove_if_unused(ino);
         }
-        if inner.nodes.len() >= self.max {
-            tracing::warn!(max = self.max, "inode table full");
-            return Err(Errno::ENFILE);
-        }
-        let mut ino = inner.next;
-        if ino == UNKNOWN_INO {
-            ino += 1;
-        }
-        inner.next = ino + 1;
         let mut node = Node::new(parent, name, kind, false);
         node.nlookup = 1;
         node.attr = attr;
-        inner.nodes.insert(ino, node);
-        if let Some(p) = inner.nodes.get_mut(&parent) {
-            p.children.insert(name.to_string(), ino);
+        inner.insert(node, self.max)
+    }
+
+    /// Registers a deferred create of the regular file `name` in `parent` with
+    /// attributes `attr`, counting one kernel lookup, and returns its new inode number.
+    /// A node the table held for the name (an entry that no longer exists as far as
+    /// the kernel's lookup went) is detached. EEXIST when the name is already a pending
+    /// create here. Finish with [`InodeTable::set_pending_handle`].
+    pub(crate) fn create_pending(
+        &self,
+        parent: u64,
+        name: &str,
+        attr: EntryAttr,
+    ) -> Result<u64, Errno> {
+        let mut g = self.write()?;
+        let inner = &mut *g;
+        if let Some(old) = inner.child(parent, name) {
+            if inner.nodes.get(&old).is_some_and(|n| n.pending.is_some()) {
+                return Err(Errno::EEXIST);
+            }
+            inner.detach_child(parent, name);
         }
+        // (Checked after the detach, which may remove an unused parent.)
+        if !inner.nodes.contains_key(&parent) {
+            return Err(Errno::ESTALE);
+        }
+        let mut node = Node::new(parent, name, FileType::RegularFile, false);
+        node.nlookup = 1;
+        node.attr = Some(attr.clone());
+        node.pending = Some(Pending { fh: 0, attr });
+        let ino = inner.insert(node, self.max)?;
+        inner.pending += 1;
         Ok(ino)
+    }
+
+    /// Records the handle whose commit stores the pending node `ino`.
+    pub(crate) fn set_pending_handle(&self, ino: u64, fh: u64) -> Result<(), Errno> {
+        let mut g = self.write()?;
+        match g.nodes.get_mut(&ino).and_then(|n| n.pending.as_mut()) {
+            Some(p) => {
+                p.fh = fh;
+                Ok(())
+            }
+            None => Err(Errno::ESTALE),
+        }
+    }
+
+    /// The committing handle and the attributes of `ino` if it is a pending create.
+    pub(crate) fn pending(&self, ino: u64) -> Result<Option<(u64, EntryAttr)>, Errno> {
+        let g = self.read()?;
+        Ok(g.nodes
+            .get(&ino)
+            .and_then(|n| n.pending.as_ref())
+            .map(|p| (p.fh, p.attr.clone())))
+    }
+
+    /// If `name` in `parent` is a pending create: counts one kernel lookup on it and
+    /// returns its inode number and attributes.
+    pub(crate) fn lookup_pending(
+        &self,
+        parent: u64,
+        name: &str,
+    ) -> Result<Option<(u64, EntryAttr)>, Errno> {
+        {
+            // Most lookups are of other names: decide those under the read lock.
+            let g = self.read()?;
+            let pending = g
+                .child(parent, name)
+                .and_then(|ino| g.nodes.get(&ino))
+                .is_some_and(|n| n.pending.is_some());
+            if !pending {
+                return Ok(None);
+            }
+        }
+        let mut g = self.write()?;
+        let inner = &mut *g;
+        let Some(ino) = inner.child(parent, name) else {
+            return Ok(None);
+        };
+        let Some(node) = inner.nodes.get_mut(&ino) else {
+            return Ok(None);
+        };
+        let Some(p) = &node.pending else {
+            return Ok(None);
+        };
+        let attr = p.attr.clone();
+        node.nlookup = node.nlookup.saturating_add(1);
+        Ok(Some((ino, attr)))
+    }
+
+    /// Names and attributes of the pending creates in directory `dir`, in name order.
+    pub(crate) fn pending_children(&self, dir: u64) -> Result<Vec<(String, EntryAttr)>, Errno> {
+        let g = self.read()?;
+        if g.pending == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(d) = g.nodes.get(&dir) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<(String, EntryAttr)> = d
+            .children
+            .iter()
+            .filter_map(|(name, ino)| {
+                let p = g.nodes.get(ino)?.pending.as_ref()?;
+                Some((name.clone(), p.attr.clone()))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// Pending creates in the table.
+    pub(crate) fn pending_count(&self) -> Result<usize, Errno> {
+        Ok(self.read()?.pending)
+    }
+
+    /// Sets the times of a pending create (utimens to now before it is stored).
+    pub(crate) fn touch_pending(&self, ino: u64, now_ns: i64) -> Result<(), Errno> {
+        let mut g = self.write()?;
+        if let Some(node) = g.nodes.get_mut(&ino) {
+            if let Some(p) = node.pending.as_mut() {
+                p.attr.mtime_ns = now_ns;
+                p.attr.ctime_ns = now_ns;
+                node.attr = Some(p.attr.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the pending state of `ino`. `Some(attr)`: it was stored with these
+    /// attributes and is an ordinary node now. `None`: it was not stored (the commit
+    /// failed, or the create was cancelled by unlink): the node loses its name, so a
+    /// new lookup asks the backend. No-op for a node that is not pending.
+    pub(crate) fn end_pending(&self, ino: u64, stored: Option<&EntryAttr>) -> Result<(), Errno> {
+        let mut g = self.write()?;
+        let inner = &mut *g;
+        if inner.take_pending(ino).is_none() {
+            return Ok(());
+        }
+        match stored {
+            Some(a) => {
+                if let Some(node) = inner.nodes.get_mut(&ino) {
+                    node.attr = Some(a.clone());
+                }
+            }
+            None => {
+                let Some(node) = inner.nodes.get_mut(&ino) else {
+                    return Ok(());
+                };
+                let (parent, name) = (node.parent, node.name.clone());
+                node.parent = DETACHED;
+                if let Some(p) = inner.nodes.get_mut(&parent) {
+                    if p.children.get(&name) == Some(&ino) {
+                        p.children.remove(&name);
+                    }
+                }
+                inner.remove_if_unused(ino);
+            }
+        }
+        Ok(())
     }
 
     /// The inode number of `name` in `parent` if the kernel knows it.
@@ -375,6 +547,32 @@ impl InodeTable {
 }
 
 impl Inner {
+    /// Adds `node` under a fresh number and links it into its parent.
+    fn insert(&mut self, node: Node, max: usize) -> Result<u64, Errno> {
+        if self.nodes.len() >= max {
+            tracing::warn!(max, "inode table full");
+            return Err(Errno::ENFILE);
+        }
+        let mut ino = self.next;
+        if ino == UNKNOWN_INO {
+            ino += 1;
+        }
+        self.next = ino + 1;
+        let (parent, name) = (node.parent, node.name.clone());
+        self.nodes.insert(ino, node);
+        if let Some(p) = self.nodes.get_mut(&parent) {
+            p.children.insert(name, ino);
+        }
+        Ok(ino)
+    }
+
+    /// Clears the pending state of `ino`, keeping the count right.
+    fn take_pending(&mut self, ino: u64) -> Option<Pending> {
+        let p = self.nodes.get_mut(&ino)?.pending.take()?;
+        self.pending = self.pending.saturating_sub(1);
+        Some(p)
+    }
+
     fn child(&self, parent: u64, name: &str) -> Option<u64> {
         self.nodes.get(&parent)?.children.get(name).copied()
     }
@@ -414,6 +612,7 @@ impl Inner {
                 return;
             }
             let parent = node.parent;
+            self.take_pending(cur);
             let Some(node) = self.nodes.remove(&cur) else {
                 return;
             };
@@ -547,6 +746,83 @@ mod tests {
         let n0 = t.peek(KV, "n0").unwrap().unwrap();
         t.forget(n0, 1).unwrap();
         assert!(t.lookup(KV, "new", FileType::RegularFile, None).is_ok());
+    }
+
+    fn new_file() -> EntryAttr {
+        EntryAttr {
+            kind: crate::backend::EntryKind::File,
+            size: 0,
+            mode: 0o640,
+            uid: 7,
+            gid: 8,
+            mtime_ns: 1,
+            ctime_ns: 1,
+            create_revision: 0,
+            mod_revision: 0,
+            version: 0,
+            lease: 0,
+            rdev: 0,
+            nlink: 1,
+        }
+    }
+
+    #[test]
+    fn pending_creates() {
+        let t = table();
+        let d = t.lookup(KV, "d", FileType::Directory, None).unwrap();
+        // A stale node of the name is replaced by the pending one.
+        let stale = t.lookup(d, "b", FileType::RegularFile, None).unwrap();
+        let b = t.create_pending(d, "b", new_file()).unwrap();
+        assert_ne!(b, stale);
+        assert_eq!(t.place(stale).unwrap(), None);
+        let a = t.create_pending(d, "a", new_file()).unwrap();
+        t.set_pending_handle(b, 42).unwrap();
+        assert_eq!(t.pending_count().unwrap(), 2);
+        assert_eq!(
+            t.pending(b).unwrap().map(|(fh, a)| (fh, a.mode)),
+            Some((42, 0o640))
+        );
+        assert_eq!(t.create_pending(d, "b", new_file()), Err(Errno::EEXIST));
+        let names: Vec<String> = t
+            .pending_children(d)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(t.pending_children(KV).unwrap().is_empty());
+        // lookup_pending counts a lookup; a stored node is no longer found by it.
+        assert_eq!(t.lookup_pending(d, "b").unwrap().map(|(i, _)| i), Some(b));
+        t.touch_pending(b, 99).unwrap();
+        assert_eq!(t.pending(b).unwrap().map(|(_, a)| a.mtime_ns), Some(99));
+        let stored = EntryAttr {
+            mod_revision: 5,
+            ..new_file()
+        };
+        t.end_pending(b, Some(&stored)).unwrap();
+        assert_eq!(t.pending(b).unwrap().map(|(fh, _)| fh), None);
+        assert_eq!(t.cached_attr(b).unwrap().map(|a| a.mod_revision), Some(5));
+        assert_eq!(t.place(b).unwrap(), kv("d/b"));
+        assert_eq!(t.lookup_pending(d, "b").unwrap().map(|(i, _)| i), None);
+        // Not stored: the name goes; the open handle keeps the node.
+        t.open(a).unwrap();
+        t.forget(a, 1).unwrap();
+        assert!(
+            t.pending(a).unwrap().is_some(),
+            "kept while its handle is open"
+        );
+        t.end_pending(a, None).unwrap();
+        assert_eq!(t.place(a).unwrap(), None);
+        assert_eq!(t.peek(d, "a").unwrap(), None);
+        assert_eq!(t.pending_count().unwrap(), 0);
+        t.close(a).unwrap();
+        assert_eq!(t.kind(a).unwrap(), None, "removed once closed");
+        // A pending node removed without its commit (no handle ever) is uncounted.
+        let c = t.create_pending(d, "c", new_file()).unwrap();
+        assert_eq!(t.pending_count().unwrap(), 1);
+        t.forget(c, 1).unwrap();
+        assert_eq!(t.pending_count().unwrap(), 0);
+        assert!(t.pending_children(d).unwrap().is_empty());
     }
 
     #[test]

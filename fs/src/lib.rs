@@ -85,6 +85,9 @@ pub struct MountStats {
     pub open_handles: usize,
     /// Bytes held by write-back buffers and read snapshots.
     pub buffered_bytes: u64,
+    /// Files created on this mount whose entry is not stored yet (deferred creates:
+    /// stored by the first flush, fsync or close of their handle).
+    pub pending_creates: usize,
     /// Backend changes dropped because the cache notifier fell behind (each such
     /// episode ends with a full invalidation of the kernel's caches).
     pub dropped_changes: u64,
@@ -122,6 +125,7 @@ impl MountHandle {
             inodes: self.inodes.len().unwrap_or(0),
             open_handles: self.handles.count().unwrap_or(0),
             buffered_bytes: self.handles.budget.used(),
+            pending_creates: self.inodes.pending_count().unwrap_or(0),
             dropped_changes,
             applied_changes,
         }

@@ -130,7 +130,8 @@ fn two_mounts_on_one_store() {
     let Some(b) = Fixture::with(a.backend.peer(), test_config()) else {
         return;
     };
-    settle(&b, 2, || fs::write(a.kv("shared"), b"from a").unwrap());
+    // A new file is one change: entry and contents are stored together at close.
+    settle(&b, 1, || fs::write(a.kv("shared"), b"from a").unwrap());
     assert_eq!(prime(&b.kv("shared")), b"from a");
     // b has it cached now; a rewrites it (a longer value) and b must see the change.
     settle(&b, 1, || {
@@ -147,14 +148,14 @@ fn two_mounts_on_one_store() {
     assert!(!b.kv("shared").exists());
 
     // Renames elsewhere move the name.
-    settle(&b, 2, || fs::write(a.kv("r1"), b"r").unwrap());
+    settle(&b, 1, || fs::write(a.kv("r1"), b"r").unwrap());
     assert_eq!(prime(&b.kv("r1")), b"r");
     settle(&b, 2, || fs::rename(a.kv("r1"), a.kv("r2")).unwrap());
     assert!(!b.kv("r1").exists());
     assert_eq!(fs::read(b.kv("r2")).unwrap(), b"r");
 
     // A reader that opened before a change keeps its snapshot; the next open sees the new value.
-    settle(&b, 2, || fs::write(a.kv("snap"), b"one").unwrap());
+    settle(&b, 1, || fs::write(a.kv("snap"), b"one").unwrap());
     prime(&b.kv("snap"));
     let mut old = fs::File::open(b.kv("snap")).unwrap();
     settle(&b, 1, || fs::write(a.kv("snap"), b"three").unwrap());

@@ -123,7 +123,7 @@ fn xattrs() {
         f.attr("f").mod_revision.to_string()
     );
     let (_, ver) = getxattr(&p, "user.aspen.version", 64).unwrap();
-    assert_eq!(ver, b"2", "created, then written");
+    assert_eq!(ver, b"1", "created with its contents in one put");
     let (_, lease) = getxattr(&p, "user.aspen.lease", 64).unwrap();
     assert_eq!(lease, b"0");
     let (_, crev) = getxattr(&p, "user.aspen.create_revision", 64).unwrap();

@@ -5,6 +5,9 @@
 //! position of the next one. A `/kv` listing is read page by page through
 //! `Backend::list`, continuing after the last name fetched (kept in the handle), so
 //! directories of any size list completely and pages stay stable under changes.
+//! Files created here and not stored yet (pending creates) are merged in, in name
+//! order and without duplicates, from a snapshot taken when the listing (re)starts;
+//! their entries carry zero TTLs.
 
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use fuser::{Errno, FileAttr, FileType};
 
 use super::{backend_errno, AspenFs, OpResult};
 use crate::attr;
-use crate::handle::DirState;
+use crate::handle::{DirState, Listed};
 use crate::inode::Place;
 use crate::limits::{READDIR_PAGE_ENTRIES, UNKNOWN_INO};
 use crate::tree::{valid_backend_name, Tree, ROOT_INO};
@@ -176,13 +179,24 @@ impl AspenFs {
                 // The kernel kept only part of the last reply: give the rest again.
                 let keep = usize::try_from(offset - st.batch_start).unwrap_or(0);
                 for e in st.batch.drain(keep..).rev() {
-                    st.pending.push_front(e);
+                    st.queue.push_front(e);
                 }
                 st.next = offset;
             } else {
+                let local = self
+                    .inodes
+                    .pending_children(ino)?
+                    .into_iter()
+                    .map(|(name, attr)| Listed {
+                        name,
+                        attr,
+                        pending: true,
+                    })
+                    .collect();
                 *st = DirState {
                     started: true,
                     more: true,
+                    local,
                     ..DirState::default()
                 };
                 self.skip_kv(st, key, offset)?;
@@ -205,40 +219,42 @@ impl AspenFs {
         st.batch_start = st.next;
         let mut added = 0usize;
         loop {
-            let Some((name, a)) = st.pending.front() else {
-                if !st.more {
-                    return Ok(());
-                }
-                self.fetch_page(st, key)?;
-                continue;
+            let Some(e) = self.next_child(st, key)? else {
+                return Ok(());
             };
-            let kind = attr::file_type(a.kind);
+            let kind = attr::file_type(e.attr.kind);
             let (child, counted) = if sink.plus() {
-                match self.inodes.lookup(ino, name, kind, Some(a.clone())) {
+                // A pending node keeps its own attributes.
+                let cache = (!e.pending).then(|| e.attr.clone());
+                match self.inodes.lookup(ino, &e.name, kind, cache) {
                     Ok(c) => (c, true),
                     // Inode table full: return what fits so far.
                     Err(e) if added == 0 => return Err(e),
                     Err(_) => return Ok(()),
                 }
             } else {
-                (self.inodes.peek(ino, name)?.unwrap_or(UNKNOWN_INO), false)
+                (
+                    self.inodes.peek(ino, &e.name)?.unwrap_or(UNKNOWN_INO),
+                    false,
+                )
             };
-            let mut fa = attr::from_entry(child, a);
+            let mut fa = attr::from_entry(child, &e.attr);
             if counted {
                 // The kernel takes these attributes as current: include unsaved writes.
-                if let Err(e) = self.overlay_dirty(&mut fa) {
+                if let Err(err) = self.overlay_dirty(&mut fa) {
                     self.inodes.forget(child, 1)?;
-                    return Err(e);
+                    return Err(err);
                 }
             }
-            if sink.add(name, st.next + 1, &fa, ttl) {
+            let entry_ttl = if e.pending { Duration::ZERO } else { ttl };
+            if sink.add(&e.name, st.next + 1, &fa, entry_ttl) {
                 if counted {
                     self.inodes.forget(child, 1)?;
                 }
                 return Ok(());
             }
             added += 1;
-            if let Some(e) = st.pending.pop_front() {
+            if let Some(e) = st.queue.pop_front() {
                 st.batch.push(e);
             }
             st.next += 1;
@@ -249,18 +265,39 @@ impl AspenFs {
     fn skip_kv(&self, st: &mut DirState, key: &str, offset: u64) -> OpResult<()> {
         st.next = offset.min(2);
         while st.next < offset {
-            if st.pending.pop_front().is_some() {
-                st.next += 1;
-            } else if st.more {
-                self.fetch_page(st, key)?;
-            } else {
+            if self.next_child(st, key)?.is_none() {
                 break;
             }
+            st.queue.pop_front();
+            st.next += 1;
         }
         Ok(())
     }
 
-    /// Appends the next page of children to `pending`.
+    /// The next child of the listing, left at the front of `st.queue`: fetches backend
+    /// pages as needed and merges the pending creates in (a pending create replaces a
+    /// backend entry of the same name). `None` at the end.
+    fn next_child(&self, st: &mut DirState, key: &str) -> OpResult<Option<Listed>> {
+        while st.queue.is_empty() && st.more {
+            self.fetch_page(st, key)?;
+        }
+        let order = match (st.queue.front(), st.local.front()) {
+            (_, None) => std::cmp::Ordering::Greater,
+            (None, Some(_)) => std::cmp::Ordering::Less,
+            (Some(b), Some(l)) => l.name.cmp(&b.name),
+        };
+        if order == std::cmp::Ordering::Equal {
+            st.queue.pop_front();
+        }
+        if order != std::cmp::Ordering::Greater {
+            if let Some(l) = st.local.pop_front() {
+                st.queue.push_front(l);
+            }
+        }
+        Ok(st.queue.front().cloned())
+    }
+
+    /// Appends the next page of children to `queue`.
     fn fetch_page(&self, st: &mut DirState, key: &str) -> OpResult<()> {
         let mut page = self
             .backend
@@ -284,7 +321,11 @@ impl AspenFs {
         for (name, a) in page.entries {
             let in_order = after.as_ref().is_none_or(|prev| name > *prev);
             if in_order && valid_backend_name(&name) {
-                st.pending.push_back((name, a));
+                st.queue.push_back(Listed {
+                    name,
+                    attr: a,
+                    pending: false,
+                });
             } else {
                 tracing::warn!(dir = key, name, "backend listed an invalid name; skipped");
             }
@@ -306,6 +347,7 @@ mod tests {
     use crate::backend::{Backend, EntryKind, PutCondition, PutRequest};
     use crate::inode::InodeTable;
     use crate::memory::MemoryBackend;
+    use crate::ops::entry::Creator;
     use crate::ops::{AspenFs, Settings};
 
     /// A reply with room for `cap` entries.
@@ -421,6 +463,64 @@ mod tests {
             }
             assert_eq!(fs.inodes.len().unwrap(), base);
         }
+    }
+
+    /// Pending creates (files created here, not stored) around page boundaries, one of
+    /// them also stored under the same name: listed once each, in order.
+    #[test]
+    fn pending_creates_are_merged_into_listings() {
+        let (fs, mut all, d) = setup();
+        let who = Creator {
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+        };
+        let mut handles = Vec::new();
+        for name in ["a", "f0000a", "f0255", "f0255a", "f0256", "f0599z", "zz"] {
+            let (_, fh, _, ttl) = fs
+                .do_create(d, OsStr::new(name), libc::O_WRONLY | libc::O_CREAT, who)
+                .unwrap();
+            assert_eq!(ttl, Duration::ZERO);
+            handles.push(fh);
+            if !all.iter().any(|n| n == name) {
+                all.push(name.to_string());
+            }
+        }
+        all[2..].sort();
+        for (plus, cap, take) in [
+            (false, 1000, 1000),
+            (false, 7, 3),
+            (true, 50, 50),
+            (true, 9, 4),
+        ] {
+            let base = fs.inodes.len().unwrap();
+            let (names, lookups) = list(&fs, d, plus, cap, take);
+            assert_eq!(names, all, "plus {plus} cap {cap} take {take}");
+            for (ino, n) in lookups {
+                fs.inodes.forget(ino, n).unwrap();
+            }
+            assert_eq!(fs.inodes.len().unwrap(), base);
+        }
+        // Seeking lands on the same names.
+        let fh = fs.do_opendir(d).unwrap();
+        for offset in [0u64, 3, 258, 259, 600, 608] {
+            let mut sink = Sink {
+                plus: false,
+                cap: 3,
+                got: Vec::new(),
+            };
+            fs.do_readdir(d, fh, offset, &mut sink).unwrap();
+            let want: Vec<String> = all.iter().skip(offset as usize).take(3).cloned().collect();
+            let got: Vec<String> = sink.got.into_iter().map(|(n, _, _)| n).collect();
+            assert_eq!(got, want, "offset {offset}");
+        }
+        fs.do_releasedir(fh).unwrap();
+        // Stored at release: the listing is the same.
+        for fh in handles {
+            fs.do_release(fh).unwrap();
+        }
+        assert_eq!(fs.inodes.pending_count().unwrap(), 0);
+        assert_eq!(list(&fs, d, true, 50, 50).0, all);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! readlink, unlink, rmdir, rename, link.
 
 use std::ffi::OsStr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use fuser::{Errno, FileAttr, FileType, RenameFlags, TimeOrNow};
 
@@ -58,6 +58,10 @@ impl AspenFs {
             }
             Place::In(Tree::Kv, dir) => {
                 let key = child_key(&dir, name)?;
+                if let Some((ino, a)) = self.inodes.lookup_pending(parent, name)? {
+                    // Created here, not stored yet: the kernel must not cache it.
+                    return Ok((self.pending_attr(ino, &a)?, Duration::ZERO));
+                }
                 let a = self.stat_key(&key)?.ok_or(Errno::ENOENT)?;
                 let ino =
                     self.inodes
@@ -97,6 +101,9 @@ impl AspenFs {
             Place::Root => Ok((self.fixed_dir_attr(None)?, ttl)),
             Place::In(t, path) if path.is_empty() => Ok((self.fixed_dir_attr(Some(t))?, ttl)),
             Place::In(Tree::Kv, key) => {
+                if let Some((_, a)) = self.inodes.pending(ino)? {
+                    return Ok((self.pending_attr(ino, &a)?, Duration::ZERO));
+                }
                 let a = self.stat_key(&key)?.ok_or(Errno::ENOENT)?;
                 if self.inodes.kind(ino)? != Some(attr::file_type(a.kind)) {
                     // Replaced by an entry of another kind elsewhere: a new lookup
@@ -111,6 +118,14 @@ impl AspenFs {
             Place::In(Tree::Cluster, name) => Ok((self.cluster_attr(ino, &name)?, Duration::ZERO)),
             Place::In(_, _) => Err(Errno::ENOENT),
         }
+    }
+
+    /// Attributes of a pending create: as created, with the size and time of what its
+    /// handle wrote.
+    pub(crate) fn pending_attr(&self, ino: u64, a: &EntryAttr) -> OpResult<FileAttr> {
+        let mut fa = attr::from_entry(ino, a);
+        self.overlay_dirty(&mut fa)?;
+        Ok(fa)
     }
 
     /// Attributes of an inode that lost its name (unlinked while open): as last seen.
@@ -130,6 +145,27 @@ impl AspenFs {
             || s.mtime.is_some();
         if changes_something {
             self.writable()?;
+        }
+        if let Some((fh, a)) = self.inodes.pending(ino)? {
+            let times_to_now = s.mode.is_none()
+                && s.uid.is_none()
+                && s.gid.is_none()
+                && s.size.is_none()
+                && matches!(s.mtime, None | Some(TimeOrNow::Now));
+            if times_to_now {
+                // touch(1) of a new file: the commit stamps the time anyway, so this
+                // costs no write of its own.
+                if s.mtime.is_some() {
+                    self.inodes
+                        .touch_pending(ino, attr::ns_from_time(SystemTime::now()))?;
+                    if let Ok(h) = self.handles.file(fh) {
+                        h.touch()?;
+                    }
+                }
+                let a = self.inodes.pending(ino)?.map_or(a, |(_, a)| a);
+                return Ok((self.pending_attr(ino, &a)?, Duration::ZERO));
+            }
+            self.settle(ino)?;
         }
         let place = self.inodes.place(ino)?;
         let key = match place {
@@ -322,9 +358,36 @@ impl AspenFs {
             Place::In(t, _) => return Err(Self::no_change_here(Some(t))),
         };
         let key = child_key(&dir, name)?;
+        if kind == DeleteKind::NonDir && self.cancel_pending(parent, name)? {
+            return Ok(());
+        }
         self.backend.delete(&key, kind).map_err(backend_errno)?;
         self.inodes.unlink(parent, name)?;
         Ok(())
+    }
+
+    /// Unlink of a file created here and not stored yet: forgets it without a backend
+    /// call; its handle's later commits store nothing. False when `name` is no such
+    /// file (any more: a commit that was running may just have stored it).
+    fn cancel_pending(&self, parent: u64, name: &str) -> OpResult<bool> {
+        let Some(ino) = self.inodes.peek(parent, name)? else {
+            return Ok(false);
+        };
+        let Some((fh, _)) = self.inodes.pending(ino)? else {
+            return Ok(false);
+        };
+        let h = match self.handles.file(fh) {
+            Ok(h) if h.ino == ino => h,
+            // Stored (or dropped) and closed meanwhile.
+            _ => return Ok(false),
+        };
+        let mut hold = h.hold_commits()?;
+        if !hold.create_pending {
+            return Ok(false);
+        }
+        self.inodes.end_pending(ino, None)?;
+        hold.cancel_create();
+        Ok(true)
     }
 
     pub(crate) fn do_rename(
@@ -356,6 +419,12 @@ impl AspenFs {
         };
         let from = child_key(&from_dir, name)?;
         let to = child_key(&to_dir, new_name)?;
+        // Files created here and not stored yet are stored first, source and target.
+        for (dir, n) in [(parent, name), (new_parent, new_name)] {
+            if let Some(child) = self.inodes.peek(dir, n)? {
+                self.settle(child)?;
+            }
+        }
         match self.backend.rename(&from, &to, mode) {
             Ok(()) => {}
             Err(e) if e.kind == ErrorKind::CrossDevice => {

@@ -6,19 +6,42 @@
 //! are returned there as errno. The commit compares against the entry's `mod_revision`
 //! so that metadata changed meanwhile (chmod, xattrs, elsewhere too) is kept: on a
 //! conflict it re-reads the metadata and tries again, a bounded number of times.
+//!
+//! Deferred create: `create` without O_EXCL makes no backend call. The new file is a
+//! *pending* node of the inode table (attributes: the request's mode, uid and gid, size
+//! 0, times now) and its handle's first commit stores entry and contents with ONE `put`
+//! (condition `Any`: last writer wins, as with a plain O_CREAT|O_TRUNC). Other nodes see
+//! the file after close (close-to-open, like NFS). Meanwhile this mount answers lookup,
+//! getattr and readdir from the pending state (size: the buffer's), with zero cache
+//! TTLs so that the kernel never keeps it. Unlink cancels the create (no backend call,
+//! nothing stored at close); every other operation on the file, another open included,
+//! first commits it with the buffer as it is ([`AspenFs::settle`]), except utimens to
+//! now (touch(1)), which the commit does anyway.
+//!
+//! When it is stored: at fsync, at flush (every close) and at release; but the first
+//! flush stores nothing while nothing was done through the handle, because shells and
+//! touch(1) close a duplicate descriptor before they write
+//! ([`crate::handle::FileHandle::skip_flush`]). So a create closed once with nothing
+//! written is stored at release, after close(2) returned: an error then is logged, not
+//! reported. Otherwise a failed store is reported at flush/close and sticks to the
+//! handle; the pending node is dropped, so the next lookup asks the backend.
+//!
+//! O_EXCL creates are stored at once (`MustNotExist`): exclusivity must hold across
+//! nodes.
 
 use std::ffi::OsStr;
+use std::time::{Duration, SystemTime};
 
 use fuser::{Errno, FileAttr, FopenFlags};
 
-use super::entry::Creator;
+use super::entry::{child_key, Creator};
 use super::{backend_errno, AspenFs, OpResult};
 use crate::attr;
 use crate::backend::{EntryAttr, EntryKind, ErrorKind, PutCondition, PutRequest};
 use crate::handle::Commit;
 use crate::inode::Place;
 use crate::limits::MAX_COMMIT_ATTEMPTS;
-use crate::tree::Tree;
+use crate::tree::{entry_name, Tree};
 
 /// The parts of open(2) flags that matter here.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +67,9 @@ impl AspenFs {
         if acc.writable || acc.truncate {
             self.writable()?;
         }
+        // Another open of a file created here and not yet stored: store it first, so
+        // that this handle sees what was written so far.
+        self.settle(ino)?;
         match self.place(ino)? {
             Place::In(Tree::Kv, key) if !key.is_empty() => self.open_kv(ino, &key, acc),
             Place::In(Tree::Cluster, name) if !name.is_empty() => {
@@ -121,49 +147,122 @@ impl AspenFs {
         Ok(())
     }
 
-    /// create(2) with O_CREAT: a new empty file, opened. Without O_EXCL an entry that
-    /// appeared meanwhile is opened instead.
+    /// create(2) with O_CREAT: a new empty file, opened. With O_EXCL it is stored at
+    /// once; without, it is a deferred create (see the module comment). Returns the
+    /// attributes, the handle, its open flags and the TTL of the entry and attributes.
     pub(crate) fn do_create(
         &self,
         parent: u64,
         name: &OsStr,
         flags: i32,
         who: Creator,
-    ) -> OpResult<(FileAttr, u64, FopenFlags)> {
+    ) -> OpResult<(FileAttr, u64, FopenFlags, Duration)> {
+        if flags & libc::O_EXCL == 0 {
+            return self.create_deferred(parent, name, flags, who);
+        }
         let acc = Access::from_flags(flags);
-        match self.create_entry(parent, name, EntryKind::File, Vec::new(), 0, who) {
-            Ok((ino, a)) => {
-                let fh = self.handles.open_file(
-                    ino,
-                    acc.writable,
-                    acc.append,
-                    Vec::new(),
-                    false,
-                    Some(a.clone()),
-                );
-                let fh = match fh.and_then(|fh| self.count_open(ino, fh).map(|()| fh)) {
-                    Ok(fh) => fh,
-                    Err(e) => {
-                        // The entry exists, but the kernel will not learn its inode.
-                        self.inodes.forget(ino, 1)?;
-                        return Err(e);
-                    }
-                };
-                self.inodes.swap_data_rev(ino, Some(a.mod_revision))?;
-                Ok((attr::from_entry(ino, &a), fh, FopenFlags::empty()))
+        let (ino, a) = self.create_entry(parent, name, EntryKind::File, Vec::new(), 0, who)?;
+        let fh = self.handles.open_file(
+            ino,
+            acc.writable,
+            acc.append,
+            Vec::new(),
+            false,
+            Some(a.clone()),
+        );
+        let fh = match fh.and_then(|fh| self.count_open(ino, fh).map(|()| fh)) {
+            Ok(fh) => fh,
+            Err(e) => {
+                // The entry exists, but the kernel will not learn its inode.
+                self.inodes.forget(ino, 1)?;
+                return Err(e);
             }
-            Err(Errno::EEXIST) if flags & libc::O_EXCL == 0 => {
-                let (fa, _) = self.do_lookup(parent, name)?;
-                match self.do_open(fa.ino.0, flags) {
-                    Ok((fh, fl)) => Ok((fa, fh, fl)),
+        };
+        self.inodes.swap_data_rev(ino, Some(a.mod_revision))?;
+        Ok((
+            attr::from_entry(ino, &a),
+            fh,
+            FopenFlags::empty(),
+            self.settings.entry_ttl,
+        ))
+    }
+
+    /// A create without O_EXCL: a pending node and its handle, no backend call.
+    fn create_deferred(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        flags: i32,
+        who: Creator,
+    ) -> OpResult<(FileAttr, u64, FopenFlags, Duration)> {
+        self.writable()?;
+        let acc = Access::from_flags(flags);
+        let name_str = entry_name(name)?;
+        let dir = match self.place(parent)? {
+            Place::In(Tree::Kv, dir) => dir,
+            Place::Root => return Err(Self::no_change_here(None)),
+            Place::In(t, _) => return Err(Self::no_change_here(Some(t))),
+        };
+        child_key(&dir, name_str)?;
+        let now = attr::ns_from_time(SystemTime::now());
+        let pending = EntryAttr {
+            kind: EntryKind::File,
+            size: 0,
+            mode: who.mode & 0o7777,
+            uid: who.uid,
+            gid: who.gid,
+            mtime_ns: now,
+            ctime_ns: now,
+            create_revision: 0,
+            mod_revision: 0,
+            version: 0,
+            lease: 0,
+            rdev: 0,
+            nlink: 1,
+        };
+        let ino = match self
+            .inodes
+            .create_pending(parent, name_str, pending.clone())
+        {
+            Ok(ino) => ino,
+            Err(Errno::EEXIST) => {
+                // Raced with another create of the name here: open that file, as
+                // open(2) without O_EXCL does.
+                let (fa, ttl) = self.do_lookup(parent, name)?;
+                return match self.do_open(fa.ino.0, flags) {
+                    Ok((fh, fl)) => Ok((fa, fh, fl, ttl)),
                     Err(e) => {
                         self.inodes.forget(fa.ino.0, 1)?;
                         Err(e)
                     }
-                }
+                };
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        let abandon = |e: Errno| -> OpResult<(FileAttr, u64, FopenFlags, Duration)> {
+            self.inodes.end_pending(ino, None)?;
+            self.inodes.forget(ino, 1)?;
+            Err(e)
+        };
+        let fh = match self.handles.open_created(ino, acc.writable, acc.append) {
+            Ok(fh) => fh,
+            Err(e) => return abandon(e),
+        };
+        // On failure count_open closes the handle itself.
+        if let Err(e) = self.count_open(ino, fh) {
+            return abandon(e);
         }
+        if let Err(e) = self.inodes.set_pending_handle(ino, fh) {
+            self.handles.close_file(fh)?;
+            self.inodes.close(ino)?;
+            return abandon(e);
+        }
+        Ok((
+            attr::from_entry(ino, &pending),
+            fh,
+            FopenFlags::empty(),
+            Duration::ZERO,
+        ))
     }
 
     pub(crate) fn do_read(&self, fh: u64, offset: u64, size: u32) -> OpResult<Vec<u8>> {
@@ -179,8 +278,19 @@ impl AspenFs {
         h.write(offset, data, self.max_value(), &self.handles.budget)
     }
 
-    /// flush (every close) and fsync: commit if dirty, return once stored.
+    /// flush (every close): commit if dirty, return once stored. The first flush of a
+    /// deferred create through which nothing was done yet stores nothing (see
+    /// [`crate::handle::FileHandle::skip_flush`]): the next flush or the release does.
     pub(crate) fn do_flush(&self, fh: u64) -> OpResult<()> {
+        let h = self.handles.file(fh)?;
+        if h.skip_flush()? {
+            return Ok(());
+        }
+        self.commit(&h)
+    }
+
+    /// fsync: commit if dirty, return once stored.
+    pub(crate) fn do_fsync(&self, fh: u64) -> OpResult<()> {
         let h = self.handles.file(fh)?;
         self.commit(&h)
     }
@@ -210,6 +320,37 @@ impl AspenFs {
             self.inodes.close(h.ino)?;
         }
         result
+    }
+
+    /// Stores a deferred create: entry and contents in one put, last writer wins.
+    /// Errors are the caller's to report (ENOENT when the directory is gone, EISDIR
+    /// when a directory took the name, EFBIG, EROFS, ...).
+    pub(crate) fn store_new(&self, ino: u64, data: Vec<u8>) -> OpResult<EntryAttr> {
+        let Some((_, p)) = self.inodes.pending(ino)? else {
+            tracing::error!(ino, "deferred create without its pending node");
+            return Err(Errno::EIO);
+        };
+        let key = match self.inodes.place(ino)? {
+            Some(Place::In(Tree::Kv, key)) if !key.is_empty() => key,
+            _ => {
+                tracing::warn!(ino, "name of a created file was taken before it was stored");
+                return Err(Errno::ENOENT);
+            }
+        };
+        self.backend
+            .put(PutRequest {
+                key,
+                kind: EntryKind::File,
+                value: data,
+                mode: p.mode,
+                uid: p.uid,
+                gid: p.gid,
+                mtime_ns: None,
+                xattrs: None,
+                condition: PutCondition::Any,
+                rdev: 0,
+            })
+            .map_err(backend_errno)
     }
 
     /// Stores a commit's data under the inode's current key. `Ok(None)` when the entry

@@ -342,7 +342,7 @@ impl Filesystem for AspenFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        Self::reply_empty(reply, self.do_flush(fh.0), "fsync");
+        Self::reply_empty(reply, self.do_fsync(fh.0), "fsync");
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -475,9 +475,7 @@ impl Filesystem for AspenFs {
         reply: ReplyCreate,
     ) {
         match self.do_create(parent.0, name, flags, creator(req, mode, umask)) {
-            Ok((a, fh, fl)) => {
-                reply.created(&self.settings.entry_ttl, &a, GENERATION, FileHandle(fh), fl)
-            }
+            Ok((a, fh, fl, ttl)) => reply.created(&ttl, &a, GENERATION, FileHandle(fh), fl),
             Err(e) => reply.error(trace_err("create", e)),
         }
     }

@@ -1,4 +1,5 @@
-//! statfs, access and the xattr operations.
+//! statfs, access and the xattr operations. Xattrs of a file created here and not yet
+//! stored are those of the stored entry: the file is committed first.
 
 use std::ffi::OsStr;
 
@@ -90,6 +91,7 @@ impl AspenFs {
         if which == XattrName::Unsupported {
             return Err(Errno::EOPNOTSUPP);
         }
+        self.settle(ino)?;
         let Some(key) = self.kv_key(ino)? else {
             return Err(Errno::ENODATA);
         };
@@ -113,6 +115,7 @@ impl AspenFs {
     }
 
     pub(crate) fn do_listxattr(&self, ino: u64, size: u32) -> OpResult<Answer> {
+        self.settle(ino)?;
         let Some(key) = self.kv_key(ino)? else {
             return xattr::list(false, &[], size);
         };
@@ -178,6 +181,7 @@ impl AspenFs {
     }
 
     fn change_xattr(&self, ino: u64, change: AttrChange) -> OpResult<()> {
+        self.settle(ino)?;
         let Some(key) = self.kv_key(ino)? else {
             return Err(Errno::EOPNOTSUPP);
         };

@@ -199,11 +199,24 @@ impl AspenFs {
     }
 
     /// Commits the handle's buffer if dirty: one `put`; returns once it is stored.
+    /// For a deferred create this stores the new entry, and the inode stops being
+    /// pending either way (stored, or dropped after a failure).
     pub(crate) fn commit(&self, h: &FileHandle) -> OpResult<()> {
-        let Some(c) = h.begin_commit()? else {
+        let Some(mut c) = h.begin_commit()? else {
             return Ok(());
         };
-        let result = self.store(h.ino, &c);
+        let result = if c.create {
+            let stored = self.store_new(h.ino, std::mem::take(&mut c.data));
+            // Settle the inode table while this handle's commits are still held off,
+            // so that the handle and the table agree once the next one may start.
+            let table = self.inodes.end_pending(h.ino, stored.as_ref().ok());
+            match (stored, table) {
+                (Ok(a), Ok(())) => Ok(Some(a)),
+                (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            }
+        } else {
+            self.store(h.ino, &c)
+        };
         h.end_commit(&c, &result);
         if let Ok(Some(a)) = &result {
             self.inodes.set_cached_attr(h.ino, a)?;
@@ -212,5 +225,26 @@ impl AspenFs {
             self.inodes.swap_data_rev(h.ino, None)?;
         }
         result.map(|_| ())
+    }
+
+    /// If `ino` is a file created here and not yet stored, commits it now (with its
+    /// handle's buffer as it is), so that an operation can proceed on a stored entry.
+    /// The commit's error, if any, is the operation's (and sticks to the handle).
+    pub(crate) fn settle(&self, ino: u64) -> OpResult<()> {
+        let Some((fh, _)) = self.inodes.pending(ino)? else {
+            return Ok(());
+        };
+        match self.handles.file(fh) {
+            Ok(h) => self.commit(&h),
+            // Stored (or dropped) and closed meanwhile.
+            Err(_) if self.inodes.pending(ino)?.is_none() => Ok(()),
+            Err(_) => {
+                // invariant: the creating handle stays open until its commit ends the
+                // pending state; drop a node that lost it rather than keep it forever.
+                tracing::error!(ino, fh, "pending create without its handle; dropped");
+                self.inodes.end_pending(ino, None)?;
+                Err(Errno::EIO)
+            }
+        }
     }
 }
