@@ -33,6 +33,8 @@ const DETACHED: u64 = 0;
 /// A file created on this mount and not yet stored (deferred create).
 #[derive(Debug, Clone)]
 struct Pending {
+    /// The directory it was created in (pending nodes never move).
+    dir: u64,
     /// The file handle whose commit stores it (0 while the create sets it up).
     fh: u64,
     /// Attributes it was created with (size 0; the handle's buffer has the rest).
@@ -56,6 +58,10 @@ struct Node {
     data_rev: Option<u64>,
     /// Set while the node is a deferred create not yet stored.
     pending: Option<Pending>,
+    /// Pending creates among the children, and the newest creation time among them
+    /// since the count was last zero.
+    pending_children: usize,
+    pending_newest_ns: i64,
     children: HashMap<String, u64>,
 }
 
@@ -71,6 +77,8 @@ impl Node {
             attr: None,
             data_rev: None,
             pending: None,
+            pending_children: 0,
+            pending_newest_ns: i64::MIN,
             children: HashMap::new(),
         }
     }
@@ -215,12 +223,24 @@ impl InodeTable {
         if !inner.nodes.contains_key(&parent) {
             return Err(Errno::ESTALE);
         }
+        let created_ns = attr.ctime_ns;
         let mut node = Node::new(parent, name, FileType::RegularFile, false);
         node.nlookup = 1;
         node.attr = Some(attr.clone());
-        node.pending = Some(Pending { fh: 0, attr });
+        node.pending = Some(Pending {
+            dir: parent,
+            fh: 0,
+            attr,
+        });
         let ino = inner.insert(node, self.max)?;
         inner.pending += 1;
+        if let Some(p) = inner.nodes.get_mut(&parent) {
+            if p.pending_children == 0 {
+                p.pending_newest_ns = i64::MIN;
+            }
+            p.pending_children += 1;
+            p.pending_newest_ns = p.pending_newest_ns.max(created_ns);
+        }
         Ok(ino)
     }
 
@@ -282,10 +302,7 @@ impl InodeTable {
     /// Names and attributes of the pending creates in directory `dir`, in name order.
     pub(crate) fn pending_children(&self, dir: u64) -> Result<Vec<(String, EntryAttr)>, Errno> {
         let g = self.read()?;
-        if g.pending == 0 {
-            return Ok(Vec::new());
-        }
-        let Some(d) = g.nodes.get(&dir) else {
+        let Some(d) = g.nodes.get(&dir).filter(|d| d.pending_children > 0) else {
             return Ok(Vec::new());
         };
         let mut out: Vec<(String, EntryAttr)> = d
@@ -298,6 +315,16 @@ impl InodeTable {
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
+    }
+
+    /// While directory `dir` has pending creates: the creation time of the newest one
+    /// made since it last had none.
+    pub(crate) fn newest_pending_child(&self, dir: u64) -> Result<Option<i64>, Errno> {
+        let g = self.read()?;
+        Ok(g.nodes
+            .get(&dir)
+            .filter(|d| d.pending_children > 0)
+            .map(|d| d.pending_newest_ns))
     }
 
     /// Pending creates in the table.
@@ -566,10 +593,13 @@ impl Inner {
         Ok(ino)
     }
 
-    /// Clears the pending state of `ino`, keeping the count right.
+    /// Clears the pending state of `ino`, keeping the counts right.
     fn take_pending(&mut self, ino: u64) -> Option<Pending> {
         let p = self.nodes.get_mut(&ino)?.pending.take()?;
         self.pending = self.pending.saturating_sub(1);
+        if let Some(d) = self.nodes.get_mut(&p.dir) {
+            d.pending_children = d.pending_children.saturating_sub(1);
+        }
         Some(p)
     }
 
@@ -791,6 +821,8 @@ mod tests {
             .collect();
         assert_eq!(names, ["a", "b"]);
         assert!(t.pending_children(KV).unwrap().is_empty());
+        assert_eq!(t.newest_pending_child(d).unwrap(), Some(1));
+        assert_eq!(t.newest_pending_child(KV).unwrap(), None);
         // lookup_pending counts a lookup; a stored node is no longer found by it.
         assert_eq!(t.lookup_pending(d, "b").unwrap().map(|(i, _)| i), Some(b));
         t.touch_pending(b, 99).unwrap();
@@ -823,6 +855,7 @@ mod tests {
         t.forget(c, 1).unwrap();
         assert_eq!(t.pending_count().unwrap(), 0);
         assert!(t.pending_children(d).unwrap().is_empty());
+        assert_eq!(t.newest_pending_child(d).unwrap(), None);
     }
 
     #[test]

@@ -183,6 +183,11 @@ fn a_pending_file_is_shown_here_only() {
         fs::write(f.kv(&format!("d/{n}")), n).unwrap();
     }
     let puts = f.backend.put_count();
+    let dir_before = fs::metadata(f.kv("d")).unwrap();
+    // Let the clock move past the directory's last change.
+    assert!(wait_for(|| std::time::SystemTime::now()
+        > dir_before.modified().unwrap()
+            + std::time::Duration::from_millis(2)));
     let mut b = fs::File::create(f.kv("d/b")).unwrap();
     let mut z = fs::File::create(f.kv("d/z")).unwrap();
     let a0 = fs::File::create(f.kv("d/0")).unwrap();
@@ -191,6 +196,9 @@ fn a_pending_file_is_shown_here_only() {
     assert_eq!(f.backend.put_count(), puts, "nothing stored before close");
     assert!(f.value("d/b").is_none());
     assert_eq!(f.handle().stats().pending_creates, 3);
+
+    // The directory's times moved with the creates, before anything is stored.
+    assert!(dir_before.modified().unwrap() < fs::metadata(f.kv("d")).unwrap().modified().unwrap());
 
     // ls shows them, in order, once; stat shows what was written.
     assert_eq!(listed(&f.kv("d")), ["0", "a", "b", "c", "e", "z"]);

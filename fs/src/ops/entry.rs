@@ -68,6 +68,7 @@ impl AspenFs {
                         .lookup(parent, name, attr::file_type(a.kind), Some(a.clone()))?;
                 let mut fa = attr::from_entry(ino, &a);
                 self.overlay_dirty(&mut fa)?;
+                self.overlay_pending_children(&mut fa)?;
                 Ok((fa, self.settings.entry_ttl))
             }
             Place::In(Tree::Cluster, dir) if dir.is_empty() => {
@@ -113,6 +114,7 @@ impl AspenFs {
                 self.inodes.set_cached_attr(ino, &a)?;
                 let mut fa = attr::from_entry(ino, &a);
                 self.overlay_dirty(&mut fa)?;
+                self.overlay_pending_children(&mut fa)?;
                 Ok((fa, ttl))
             }
             Place::In(Tree::Cluster, name) => Ok((self.cluster_attr(ino, &name)?, Duration::ZERO)),

@@ -13,7 +13,8 @@
 //! (condition `Any`: last writer wins, as with a plain O_CREAT|O_TRUNC). Other nodes see
 //! the file after close (close-to-open, like NFS). Meanwhile this mount answers lookup,
 //! getattr and readdir from the pending state (size: the buffer's), with zero cache
-//! TTLs so that the kernel never keeps it. Unlink cancels the create (no backend call,
+//! TTLs so that the kernel never keeps it, and the parent directory's mtime and ctime
+//! are at least the create's time. Unlink cancels the create (no backend call,
 //! nothing stored at close); every other operation on the file, another open included,
 //! first commits it with the buffer as it is ([`AspenFs::settle`]), except utimens to
 //! now (touch(1)), which the commit does anyway.

@@ -136,7 +136,11 @@ impl AspenFs {
                 Ok(a)
             }
             Some(Tree::Kv) => match self.stat_key("")? {
-                Some(a) if a.kind == EntryKind::Dir => Ok(attr::from_entry(Tree::Kv.ino(), &a)),
+                Some(a) if a.kind == EntryKind::Dir => {
+                    let mut fa = attr::from_entry(Tree::Kv.ino(), &a);
+                    self.overlay_pending_children(&mut fa)?;
+                    Ok(fa)
+                }
                 _ => Ok(attr::synthesized(
                     Tree::Kv.ino(),
                     FileType::Directory,
@@ -184,6 +188,20 @@ impl AspenFs {
             a.blocks = v.size.div_ceil(512);
             a.mtime = v.mtime;
             a.ctime = a.ctime.max(v.mtime);
+        }
+        Ok(())
+    }
+
+    /// Reports files created in directory `a` and not stored yet in its times: a
+    /// create changes its parent's mtime and ctime, even before the store does.
+    pub(crate) fn overlay_pending_children(&self, a: &mut FileAttr) -> OpResult<()> {
+        if a.kind != FileType::Directory {
+            return Ok(());
+        }
+        if let Some(ns) = self.inodes.newest_pending_child(a.ino.0)? {
+            let t = attr::time_from_ns(ns);
+            a.mtime = a.mtime.max(t);
+            a.ctime = a.ctime.max(t);
         }
         Ok(())
     }
