@@ -603,3 +603,65 @@ async fn renaming_a_tree_touches_only_the_two_parents() {
     assert_eq!(stat(n, "to").await.nlink, 3);
     assert_eq!(get(n, "to/tree/a/b/file").await.expect("moved").value, b"x");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_listing_pages_through_a_tree_exactly_once() {
+    let one = node().await;
+    let n = &one.node;
+    let keys = ["t/a/x", "t/a/y/z", "t/a-b", "t/b/c/d/e", "t/c", "tt"];
+    for k in keys {
+        w(n, put(k, "v")).await.expect("put");
+    }
+    for limit in [1u32, 2, 3, 100] {
+        let mut seen: Vec<String> = Vec::new();
+        let mut after = None;
+        loop {
+            let q = ReadQuery::Range {
+                prefix: "t".into(),
+                after: after.clone(),
+                limit,
+                keys_only: true,
+            };
+            match n.read(q, Consistency::Local, 0).await.expect("range") {
+                ReadResult::Range { entries, more } => {
+                    after = entries.last().map(|(k, _)| k.clone());
+                    seen.extend(entries.into_iter().map(|(k, _)| k));
+                    if !more {
+                        break;
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let mut expected: Vec<String> = [
+            "t",
+            "t/a",
+            "t/a/x",
+            "t/a/y",
+            "t/a/y/z",
+            "t/a-b",
+            "t/b",
+            "t/b/c",
+            "t/b/c/d",
+            "t/b/c/d/e",
+            "t/c",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut sorted = seen.clone();
+        sorted.sort();
+        expected.sort();
+        assert_eq!(sorted, expected, "page size {limit}: {seen:?}");
+        for (i, k) in seen.iter().enumerate() {
+            let (parent, _) = aspen::kv::key::split(k);
+            if k != "t" {
+                let p = seen
+                    .iter()
+                    .position(|x| x == parent)
+                    .expect("parent listed");
+                assert!(p < i, "{parent} listed after {k}");
+            }
+        }
+    }
+}

@@ -198,20 +198,17 @@ impl<'v> Applier<'v> {
     fn store(&mut self, key: &str, rec: &EntryRecord, is_new: bool) -> Result<()> {
         self.set_raw(layout::entry_key(key), Some(encode(rec)?));
         if is_new {
-            let (parent, name) = key::split(key);
-            self.set_raw(layout::child_key(parent, name), Some(Vec::new()));
+            let (parent, _) = key::split(key);
             self.touch_parent(parent, if rec.kind == EntryKind::Dir { 1 } else { 0 })?;
         }
         self.event(EventKind::Put, key, Some(rec.clone()));
         Ok(())
     }
 
-    /// Removes an entry with its directory index and lease attachment, and updates its
-    /// parent directory.
+    /// Removes an entry with its lease attachment, and updates its parent directory.
     fn remove(&mut self, key: &str, rec: &EntryRecord, kind: EventKind) -> Result<()> {
         self.set_raw(layout::entry_key(key), None);
-        let (parent, name) = key::split(key);
-        self.set_raw(layout::child_key(parent, name), None);
+        let (parent, _) = key::split(key);
         self.touch_parent(parent, if rec.kind == EntryKind::Dir { -1 } else { 0 })?;
         if rec.lease != 0 {
             self.detach(rec.lease, key)?;
@@ -250,11 +247,42 @@ impl<'v> Applier<'v> {
     }
 
     fn has_children(&self, dir: &str) -> Result<bool> {
-        Ok(!self.scan_prefix(&layout::child_prefix(dir), 1)?.is_empty())
+        Ok(!self.scan_prefix(&layout::dir_prefix(dir), 1)?.is_empty())
     }
 
-    /// The entry at `key` and everything below it, outermost first, at most `limit`
-    /// (more is an error of `over_kind`).
+    /// Everything below directory `dir` (not `dir` itself), each directory before its
+    /// children, at most `limit` entries (more is an error of `over_kind`).
+    fn descendants(
+        &self,
+        dir: &str,
+        limit: usize,
+        over_kind: ErrorKind,
+    ) -> Result<Vec<(String, EntryRecord)>> {
+        let mut out: Vec<(String, EntryRecord)> = Vec::new();
+        let mut pending_dirs = vec![dir.to_string()];
+        while let Some(d) = pending_dirs.pop() {
+            let room = limit.saturating_sub(out.len());
+            let children = self.scan_prefix(&layout::dir_prefix(&d), room + 1)?;
+            if children.len() > room {
+                return Err(Error::new(
+                    over_kind,
+                    format!("{dir:?} has more than {limit} entries below it"),
+                ));
+            }
+            for (k, v) in children {
+                let key = layout::key_of(&k)?;
+                let rec: EntryRecord = decode(&v, "entry")?;
+                if rec.kind == EntryKind::Dir {
+                    pending_dirs.push(key.clone());
+                }
+                out.push((key, rec));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The entry at `key` and everything below it, each directory before its children,
+    /// at most `limit` entries (more is an error of `over_kind`).
     fn subtree(
         &self,
         key: &str,
@@ -264,23 +292,8 @@ impl<'v> Applier<'v> {
     ) -> Result<Vec<(String, EntryRecord)>> {
         let is_dir = rec.kind == EntryKind::Dir;
         let mut out = vec![(key.to_string(), rec)];
-        if !is_dir {
-            return Ok(out);
-        }
-        let below = self.scan_prefix(&layout::entry_key(&format!("{key}/")), limit)?;
-        if below.len() >= limit {
-            return Err(Error::new(
-                over_kind,
-                format!(
-                    "{key:?} has more than {} entries below it",
-                    limit.saturating_sub(1)
-                ),
-            ));
-        }
-        for (k, v) in below {
-            let name = String::from_utf8(k.get(1..).unwrap_or_default().to_vec())
-                .map_err(|_| Error::corrupt("entry key is not UTF-8"))?;
-            out.push((name, decode(&v, "entry")?));
+        if is_dir {
+            out.extend(self.descendants(key, limit.saturating_sub(1), over_kind)?);
         }
         Ok(out)
     }
@@ -723,13 +736,15 @@ impl<'v> Applier<'v> {
         }
         let mut victims: Vec<(String, EntryRecord)> = Vec::new();
         if prefix.is_empty() {
-            let all = self.scan_prefix(&[layout::TAG_ENTRY], MAX_DELETE_PREFIX_KEYS + 1)?;
-            for (k, v) in all {
-                victims.push((entry_name(&k)?, decode(&v, "entry")?));
-            }
-            if victims.len() > MAX_DELETE_PREFIX_KEYS {
-                return Err(too_many_to_delete());
-            }
+            victims = self
+                .descendants("", MAX_DELETE_PREFIX_KEYS, ErrorKind::TooBig)
+                .map_err(|e| {
+                    if e.kind == ErrorKind::TooBig {
+                        too_many_to_delete()
+                    } else {
+                        e
+                    }
+                })?;
         } else if let Some(rec) = self.load(prefix)? {
             victims = self
                 .subtree(prefix, rec, MAX_DELETE_PREFIX_KEYS + 1, ErrorKind::TooBig)
@@ -859,11 +874,9 @@ impl<'v> Applier<'v> {
         Ok(())
     }
 
-    /// Writes an entry and its directory index without touching its parent.
+    /// Writes an entry without touching its parent.
     fn place(&mut self, key: &str, rec: &EntryRecord) -> Result<()> {
         self.set_raw(layout::entry_key(key), Some(encode(rec)?));
-        let (parent, name) = key::split(key);
-        self.set_raw(layout::child_key(parent, name), Some(Vec::new()));
         self.event(EventKind::Put, key, Some(rec.clone()));
         Ok(())
     }
@@ -922,11 +935,6 @@ fn too_many_to_delete() -> Error {
 fn history_revision(k: &[u8]) -> Option<u64> {
     let bytes: [u8; 8] = k.get(1..9)?.try_into().ok()?;
     Some(u64::from_be_bytes(bytes))
-}
-
-fn entry_name(k: &[u8]) -> Result<String> {
-    String::from_utf8(k.get(1..).unwrap_or_default().to_vec())
-        .map_err(|_| Error::corrupt("entry key is not UTF-8"))
 }
 
 fn set_revision(result: &mut WriteResult, rev: u64) {

@@ -86,7 +86,7 @@ pub fn list_dir(
             None => return Err(Error::not_found(dir)),
         }
     }
-    let prefix = layout::child_prefix(dir);
+    let prefix = layout::dir_prefix(dir);
     let mut from = prefix.clone();
     if let Some(a) = after {
         from.extend_from_slice(a.as_bytes());
@@ -96,24 +96,21 @@ pub fn list_dir(
     let rows = view.scan(&from, end.as_deref(), limit + 1)?;
     let more = rows.len() > limit;
     let mut out = Vec::with_capacity(rows.len().min(limit));
-    for (k, _) in rows.into_iter().take(limit) {
-        let name = std::str::from_utf8(k.get(prefix.len()..).unwrap_or_default())
-            .map_err(|_| Error::corrupt("child name is not UTF-8"))?
-            .to_string();
-        let child = key::join(dir, &name);
-        match get(view, &child)? {
-            Some(rec) => out.push((name, rec.meta())),
-            None => {
-                return Err(Error::corrupt(format!(
-                    "directory index names missing entry {child:?}"
-                )))
-            }
-        }
+    for (k, v) in rows.into_iter().take(limit) {
+        let name = layout::name_of(&k, prefix.len())?.to_string();
+        out.push((name, decode_meta(&v)?));
     }
     Ok((out, more))
 }
 
-/// Entries at or below `prefix` (path semantics) with keys after `after`.
+/// An entry's metadata straight from its record, without copying the value.
+fn decode_meta(bytes: &[u8]) -> Result<EntryMeta> {
+    let rec: EntryRecordRef = crate::store::decode_borrowed(bytes, "entry")?;
+    Ok(rec.meta())
+}
+
+/// Entries at or below `prefix` (path semantics), depth first with each directory before
+/// its children and children in name order; `after` continues after that key.
 pub fn range(
     view: &View,
     prefix: &str,
@@ -121,63 +118,80 @@ pub fn range(
     limit: usize,
     keys_only: bool,
 ) -> Result<(Vec<(String, EntryRecord)>, bool)> {
-    let mut out = Vec::new();
+    let mut out: Vec<(String, EntryRecord)> = Vec::new();
     let mut bytes = 0usize;
-    let mut push =
-        |k: String, mut rec: EntryRecord, out: &mut Vec<(String, EntryRecord)>| -> bool {
+    // Directories being walked, deepest last, each with the last name visited in it.
+    let mut stack: Vec<(String, Option<String>)> = Vec::new();
+    match after {
+        None if prefix.is_empty() => stack.push((String::new(), None)),
+        None => {
+            key::validate_key(prefix)?;
+            let Some(mut rec) = get(view, prefix)? else {
+                return Ok((out, false));
+            };
+            if rec.kind == EntryKind::Dir {
+                stack.push((prefix.to_string(), None));
+            }
             if keys_only {
                 rec.value.clear();
             }
-            bytes = bytes.saturating_add(rec.value.len() + k.len());
-            out.push((k, rec));
-            out.len() < limit && bytes < MAX_LIST_PAGE_BYTES
-        };
-    // The prefix entry itself sorts first.
-    if !prefix.is_empty() && after.is_none_or(|a| a < prefix) {
-        key::validate_key(prefix)?;
-        if let Some(rec) = get(view, prefix)? {
-            if !push(prefix.to_string(), rec, &mut out) {
-                let more = has_more_below(view, prefix)?;
-                return Ok((out, more));
+            bytes += rec.value.len() + prefix.len();
+            out.push((prefix.to_string(), rec));
+        }
+        Some(a) => {
+            let a = key::normalize(a);
+            key::validate_key(a)?;
+            if !key::is_within(a, prefix) || a == prefix && prefix.is_empty() {
+                return Err(Error::invalid(format!("{a:?} is not below {prefix:?}")));
             }
+            let mut frames = Vec::new();
+            if get(view, a)?.is_some_and(|r| r.kind == EntryKind::Dir) {
+                frames.push((a.to_string(), None));
+            }
+            let mut k = a;
+            while k != prefix {
+                let (parent, name) = key::split(k);
+                frames.push((parent.to_string(), Some(name.to_string())));
+                k = parent;
+            }
+            frames.reverse();
+            stack = frames;
         }
     }
-    let below = if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
-    };
-    let scan_prefix = layout::entry_key(&below);
-    let mut from = scan_prefix.clone();
-    if let Some(a) = after.filter(|a| a.as_bytes() >= below.as_bytes()) {
-        from = layout::entry_key(a);
-        from.push(0);
-    }
-    let end = crate::store::prefix_end(&scan_prefix);
-    let room = limit.saturating_sub(out.len());
-    let rows = view.scan(&from, end.as_deref(), room + 1)?;
     let mut more = false;
-    let total = rows.len();
-    for (i, (k, v)) in rows.into_iter().enumerate() {
-        if i >= room {
+    while let Some((dir, cursor)) = stack.last().cloned() {
+        let dir_prefix = layout::dir_prefix(&dir);
+        let mut from = dir_prefix.clone();
+        if let Some(c) = &cursor {
+            from.extend_from_slice(c.as_bytes());
+            from.push(0);
+        }
+        let end = crate::store::prefix_end(&dir_prefix);
+        let rows = view.scan(&from, end.as_deref(), 1)?;
+        let Some((k, v)) = rows.first() else {
+            stack.pop();
+            continue;
+        };
+        if out.len() >= limit || bytes >= MAX_LIST_PAGE_BYTES {
             more = true;
             break;
         }
-        let name = std::str::from_utf8(k.get(1..).unwrap_or_default())
-            .map_err(|_| Error::corrupt("entry key is not UTF-8"))?
-            .to_string();
-        let rec: EntryRecord = decode(&v, "entry")?;
-        if !push(name, rec, &mut out) {
-            more = i + 1 < total;
-            break;
+        let name = layout::name_of(k, dir_prefix.len())?.to_string();
+        let child = key::join(&dir, &name);
+        let mut rec: EntryRecord = decode(v, "entry")?;
+        if let Some(top) = stack.last_mut() {
+            top.1 = Some(name);
         }
+        if keys_only {
+            rec.value.clear();
+        }
+        bytes += rec.value.len() + child.len();
+        if rec.kind == EntryKind::Dir {
+            stack.push((child.clone(), None));
+        }
+        out.push((child, rec));
     }
     Ok((out, more))
-}
-
-fn has_more_below(view: &View, prefix: &str) -> Result<bool> {
-    let scan_prefix = layout::entry_key(&format!("{prefix}/"));
-    Ok(!view.scan_prefix(&scan_prefix, 1)?.is_empty())
 }
 
 pub fn leases(view: &View) -> Result<Vec<LeaseInfo>> {

@@ -70,6 +70,55 @@ pub struct EntryRecord {
     pub subdirs: u64,
 }
 
+/// An `EntryRecord` decoded in place: the value and xattrs borrow from the record bytes
+/// (same encoding, field for field), for listings that need only metadata.
+#[derive(Debug, Deserialize)]
+pub struct EntryRecordRef<'a> {
+    pub kind: EntryKind,
+    #[serde(borrow)]
+    pub value: &'a [u8],
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub create_revision: u64,
+    pub mod_revision: u64,
+    pub version: u64,
+    pub lease: u64,
+    #[serde(borrow)]
+    pub xattrs: Vec<(&'a str, &'a [u8])>,
+    pub rdev: u32,
+    pub subdirs: u64,
+}
+
+impl EntryRecordRef<'_> {
+    pub fn meta(&self) -> EntryMeta {
+        EntryMeta {
+            kind: self.kind,
+            size: self.value.len() as u64,
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+            mtime_ns: self.mtime_ns,
+            ctime_ns: self.ctime_ns,
+            create_revision: self.create_revision,
+            mod_revision: self.mod_revision,
+            version: self.version,
+            lease: self.lease,
+            rdev: self.rdev,
+            nlink: link_count(self.kind, self.subdirs),
+        }
+    }
+}
+
+fn link_count(kind: EntryKind, subdirs: u64) -> u32 {
+    match kind {
+        EntryKind::Dir => u32::try_from(subdirs.saturating_add(2)).unwrap_or(u32::MAX),
+        _ => 1,
+    }
+}
+
 /// An entry's metadata without its value (what `stat` and listings return).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryMeta {
@@ -104,10 +153,7 @@ impl EntryRecord {
             version: self.version,
             lease: self.lease,
             rdev: self.rdev,
-            nlink: match self.kind {
-                EntryKind::Dir => u32::try_from(self.subdirs.saturating_add(2)).unwrap_or(u32::MAX),
-                _ => 1,
-            },
+            nlink: link_count(self.kind, self.subdirs),
         }
     }
 }

@@ -83,7 +83,10 @@ pub async fn read_msg<R: AsyncRead + Unpin, T: DeserializeOwned>(r: &mut R) -> R
 /// Writes queued frames until the queue closes or the connection fails. Frames that are
 /// already waiting go out together in one write (fewer syscalls under load); a frame
 /// larger than the buffer is written straight through.
-pub async fn write_frames<W: AsyncWrite + Unpin>(wr: W, rx: &mut tokio::sync::mpsc::Receiver<Vec<u8>>) -> Result<()> {
+pub async fn write_frames<W: AsyncWrite + Unpin>(
+    wr: W,
+    rx: &mut tokio::sync::mpsc::Receiver<Vec<u8>>,
+) -> Result<()> {
     let mut w = tokio::io::BufWriter::with_capacity(WRITE_COALESCE_BYTES, wr);
     while let Some(frame) = rx.recv().await {
         w.write_all(&frame).await?;

@@ -148,6 +148,26 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     }
 }
 
+/// Decodes a record written by [`encode`] into a type that borrows from `bytes`.
+pub fn decode_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T> {
+    match bytes.split_first() {
+        Some((&RECORD_FORMAT_V1, body)) => {
+            let (value, rest) = postcard::take_from_bytes(body)
+                .map_err(|e| Error::corrupt(format!("{what}: undecodable record: {e}")))?;
+            if !rest.is_empty() {
+                return Err(Error::corrupt(format!(
+                    "{what}: trailing bytes after record"
+                )));
+            }
+            Ok(value)
+        }
+        Some((v, _)) => Err(Error::corrupt(format!(
+            "{what}: unknown record format version {v}"
+        ))),
+        None => Err(Error::corrupt(format!("{what}: empty record"))),
+    }
+}
+
 /// Upper bound (exclusive) of all keys that start with `prefix`, or `None` if unbounded.
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
