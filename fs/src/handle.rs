@@ -92,8 +92,6 @@ struct FileState {
     /// Order of the last local change among all handles (see `CHANGE_SEQ`).
     seq: u64,
     create: Create,
-    /// A flush already passed without storing the pending create (see `skip_flush`).
-    flush_skipped: bool,
 }
 
 /// Orders changes across handles, so that the latest writer's view is reported.
@@ -151,7 +149,6 @@ impl FileHandle {
                 mtime: SystemTime::now(),
                 seq: 0,
                 create: Create::Stored,
-                flush_skipped: false,
             }),
             idle: Condvar::new(),
         }
@@ -274,20 +271,6 @@ impl FileHandle {
     pub(crate) fn failed(&self) -> Result<bool, Errno> {
         let st = self.lock()?;
         Ok((st.dirty && st.failed) || matches!(st.create, Create::Failed(_)))
-    }
-
-    /// Whether this flush may pass without storing the pending create: once, while
-    /// nothing was done through the handle (no write, truncate or time change). A shell
-    /// redirection, touch(1) and the like open the file, move the descriptor (dup2) and
-    /// close the original before they write, and every close flushes: storing the
-    /// empty file then would cost a second put for the contents a moment later.
-    pub(crate) fn skip_flush(&self) -> Result<bool, Errno> {
-        let mut st = self.lock()?;
-        if st.create != Create::Pending || st.seq != 0 || st.flush_skipped {
-            return Ok(false);
-        }
-        st.flush_skipped = true;
-        Ok(true)
     }
 
     /// Records a change of times without a change of data (utimens to now).
@@ -686,9 +669,6 @@ mod tests {
             h.is_dirty().unwrap(),
             "an untouched create is still to be stored"
         );
-        // One flush may pass while nothing was done through the handle.
-        assert!(h.skip_flush().unwrap());
-        assert!(!h.skip_flush().unwrap());
         let c = h.begin_commit().unwrap().unwrap();
         assert!(c.create);
         h.end_commit(&c, &Err(Errno::EROFS));
@@ -702,7 +682,6 @@ mod tests {
         let fh = t.open_created(4, true, false).unwrap();
         let h = t.file(fh).unwrap();
         h.write(0, b"ab", 10, &t.budget).unwrap();
-        assert!(!h.skip_flush().unwrap());
         let c = h.begin_commit().unwrap().unwrap();
         assert!(c.create);
         assert_eq!(c.data, b"ab");
@@ -715,7 +694,6 @@ mod tests {
         let fh = t.open_created(5, true, false).unwrap();
         let h = t.file(fh).unwrap();
         h.touch().unwrap();
-        assert!(!h.skip_flush().unwrap(), "touched");
         let mut hold = h.hold_commits().unwrap();
         assert!(hold.create_pending);
         hold.cancel_create();

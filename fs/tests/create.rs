@@ -65,23 +65,25 @@ fn wait_released(f: &Fixture) {
 }
 
 #[test]
-fn a_new_file_is_one_put() {
+fn a_new_file_is_stored_by_the_first_close() {
     let Some(f) = Fixture::new() else { return };
+    // A shell redirection closes a duplicate before it writes: the empty file is stored
+    // there, the contents at the last close. Two puts, neither under the directory lock.
     let (puts, rev) = (f.backend.put_count(), f.backend.revision());
     if sh("printf x > \"$1\"", &f.kv("f")) {
-        assert_eq!(f.backend.put_count(), puts + 1, "one put for printf x > f");
-        assert_eq!(f.backend.revision(), rev + 1, "and no other write");
+        assert_eq!(f.backend.put_count(), puts + 2, "empty file, then contents");
+        assert_eq!(f.backend.revision(), rev + 2, "and no other write");
         assert_eq!(f.value("f").unwrap(), b"x");
         assert_eq!(fs::read(f.kv("f")).unwrap(), b"x");
     }
     let (puts, rev) = (f.backend.put_count(), f.backend.revision());
     if run("bash", "printf x > \"$1\"", &f.kv("g")) {
-        assert_eq!(f.backend.put_count(), puts + 1, "one put in bash too");
-        assert_eq!(f.backend.revision(), rev + 1);
+        assert_eq!(f.backend.put_count(), puts + 2, "the same in bash");
+        assert_eq!(f.backend.revision(), rev + 2);
         assert_eq!(f.value("g").unwrap(), b"x");
     }
 
-    // An empty redirection closes twice (dup2, then the restore): stored at the second.
+    // An empty redirection closes twice; the second close has nothing new to store.
     let (puts, rev) = (f.backend.put_count(), f.backend.revision());
     if sh(": > \"$1\"", &f.kv("redirected")) {
         assert_eq!(f.backend.put_count(), puts + 1);
@@ -89,36 +91,43 @@ fn a_new_file_is_one_put() {
         assert_eq!(f.value("redirected").unwrap(), b"");
     }
 
-    // The same by hand: the first close, before any write, stores nothing.
+    // The same by hand: once close(2) returns, the file exists for everyone.
     let (puts, rev) = (f.backend.put_count(), f.backend.revision());
     let file = fs::File::create(f.kv("dup")).unwrap();
     let mut dup = file.try_clone().unwrap();
     close(file).unwrap();
-    assert!(f.value("dup").is_none());
-    assert_eq!(fs::metadata(f.kv("dup")).unwrap().len(), 0, "shown here");
+    assert_eq!(f.value("dup").unwrap(), b"", "stored by the first close");
     dup.write_all(b"via dup").unwrap();
     close(dup).unwrap();
     assert_eq!(f.value("dup").unwrap(), b"via dup");
+    assert_eq!(f.backend.put_count(), puts + 2);
+    assert_eq!(f.backend.revision(), rev + 2);
+
+    // create + write + close: one put, stored before close(2) returns.
+    let (puts, rev) = (f.backend.put_count(), f.backend.revision());
+    let mut file = fs::File::create(f.kv("one")).unwrap();
+    file.write_all(b"once").unwrap();
+    close(file).unwrap();
+    assert_eq!(f.value("one").unwrap(), b"once");
     assert_eq!(f.backend.put_count(), puts + 1);
     assert_eq!(f.backend.revision(), rev + 1);
 
-    // create + close with nothing written: an empty file, one put, made by the
-    // release that follows close(2).
+    // create + close with nothing written: an empty file, one put, at close.
     let (puts, rev) = (f.backend.put_count(), f.backend.revision());
-    drop(fs::File::create(f.kv("empty")).unwrap());
-    assert_eq!(fs::metadata(f.kv("empty")).unwrap().len(), 0);
+    close(fs::File::create(f.kv("empty")).unwrap()).unwrap();
+    assert_eq!(f.value("empty").unwrap(), b"");
     wait_released(&f);
     assert_eq!(f.backend.put_count(), puts + 1);
     assert_eq!(f.backend.revision(), rev + 1);
-    assert_eq!(f.value("empty").unwrap(), b"");
 
-    // touch(1) also sets the times through the open file (utimensat): still one write.
+    // touch(1): the empty file is stored when it closes the descriptor it duplicated,
+    // then utimensat sets the times on the stored file.
     let (puts, rev) = (f.backend.put_count(), f.backend.revision());
     match Command::new("touch").arg(f.kv("touched")).status() {
         Ok(s) => {
             assert!(s.success());
             assert_eq!(f.backend.put_count(), puts + 1, "one put for touch");
-            assert_eq!(f.backend.revision(), rev + 1, "and no other write");
+            assert_eq!(f.backend.revision(), rev + 2, "and the times");
             assert_eq!(f.value("touched").unwrap(), b"");
             let m = fs::metadata(f.kv("touched")).unwrap();
             assert_eq!(m.len(), 0);
@@ -359,10 +368,10 @@ fn a_failed_store_is_reported_at_close() {
     assert!(!f.kv("ro").exists(), "dropped after the failure");
     assert_eq!(f.handle().stats().pending_creates, 0);
 
-    // Closed with nothing written: the release stores it, and can report nothing.
+    // Closed with nothing written: the store at close fails, and close says so.
     let file = fs::File::create(f.kv("quiet")).unwrap();
     f.backend.set_read_only(true);
-    close(file).unwrap();
+    assert_eq!(errno(close(file)), libc::EROFS);
     wait_released(&f);
     f.backend.set_read_only(false);
     assert!(f.value("quiet").is_none());

@@ -345,7 +345,9 @@ impl<'v> Applier<'v> {
             uid,
             gid,
             mtime_ns: mtime.unwrap_or(self.now()),
-            ctime_ns: self.now(),
+            // A new entry's change time is its creation: the given time when the creator
+            // chose one (a file system commits a create it showed earlier).
+            ctime_ns: mtime.unwrap_or(self.now()),
             create_revision: self.rev,
             mod_revision: self.rev,
             version: 1,

@@ -292,7 +292,12 @@ impl State {
             uid: req.uid,
             gid: req.gid,
             mtime_ns: req.mtime_ns.unwrap_or(now),
-            ctime_ns: now,
+            // A new entry's change time is its creation (the given time, as the store does).
+            ctime_ns: if new_entry {
+                req.mtime_ns.unwrap_or(now)
+            } else {
+                now
+            },
             create_revision: if create_revision == 0 {
                 rev
             } else {

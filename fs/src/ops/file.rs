@@ -19,13 +19,13 @@
 //! first commits it with the buffer as it is ([`AspenFs::settle`]), except utimens to
 //! now (touch(1)), which the commit does anyway.
 //!
-//! When it is stored: at fsync, at flush (every close) and at release; but the first
-//! flush stores nothing while nothing was done through the handle, because shells and
-//! touch(1) close a duplicate descriptor before they write
-//! ([`crate::handle::FileHandle::skip_flush`]). So a create closed once with nothing
-//! written is stored at release, after close(2) returned: an error then is logged, not
-//! reported. Otherwise a failed store is reported at flush/close and sticks to the
-//! handle; the pending node is dropped, so the next lookup asks the backend.
+//! When it is stored: at the first flush (every close(2) flushes), fsync or release,
+//! whichever comes first, so once close(2) returns the file exists for every node
+//! (close-to-open). A shell redirection closes a duplicate descriptor before it writes,
+//! so it stores the empty file there and its contents at the last close: two puts, but
+//! neither waits under the kernel's directory lock, where the create runs. A failed
+//! store is reported at flush/close and sticks to the handle; the pending node is
+//! dropped, so the next lookup asks the backend. The stored times are the create's.
 //!
 //! O_EXCL creates are stored at once (`MustNotExist`): exclusivity must hold across
 //! nodes.
@@ -279,14 +279,9 @@ impl AspenFs {
         h.write(offset, data, self.max_value(), &self.handles.budget)
     }
 
-    /// flush (every close): commit if dirty, return once stored. The first flush of a
-    /// deferred create through which nothing was done yet stores nothing (see
-    /// [`crate::handle::FileHandle::skip_flush`]): the next flush or the release does.
+    /// flush (every close): commit if dirty (a pending create is), return once stored.
     pub(crate) fn do_flush(&self, fh: u64) -> OpResult<()> {
         let h = self.handles.file(fh)?;
-        if h.skip_flush()? {
-            return Ok(());
-        }
         self.commit(&h)
     }
 
@@ -338,6 +333,7 @@ impl AspenFs {
                 return Err(Errno::ENOENT);
             }
         };
+        let data_empty = data.is_empty();
         self.backend
             .put(PutRequest {
                 key,
@@ -346,7 +342,9 @@ impl AspenFs {
                 mode: p.mode,
                 uid: p.uid,
                 gid: p.gid,
-                mtime_ns: None,
+                // Nothing written: the create's time, so what stat showed before the
+                // store stays true. Written: the store's time, as for any write.
+                mtime_ns: data_empty.then_some(p.mtime_ns),
                 xattrs: None,
                 condition: PutCondition::Any,
                 rdev: 0,
