@@ -11,4 +11,5 @@ pub mod mount;
 pub mod net;
 pub mod node;
 pub mod raft;
+pub mod robust;
 pub mod store;

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -72,15 +71,55 @@ const STREAM_QUEUE_FRAMES: usize = 64;
 
 impl RpcConn {
     pub async fn connect(addr: &str, role: Role, key: &[u8]) -> Result<RpcConn> {
-        let connect = TcpStream::connect(addr);
+        Self::connect_from(addr, None, role, key).await
+    }
+
+    /// Like `connect`, with the local end bound to `local` (an IP, any port) when given:
+    /// a node's connections to its peers leave from the address it listens on.
+    pub async fn connect_from(
+        addr: &str,
+        local: Option<std::net::IpAddr>,
+        role: Role,
+        key: &[u8],
+    ) -> Result<RpcConn> {
+        let unavailable =
+            |e: std::io::Error| Error::new(ErrorKind::Unavailable, format!("{addr}: {e}"));
+        let connect = async {
+            let target = tokio::net::lookup_host(addr)
+                .await
+                .map_err(unavailable)?
+                .next()
+                .ok_or_else(|| Error::new(ErrorKind::Unavailable, format!("{addr}: no address")))?;
+            let socket = if target.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()
+            } else {
+                tokio::net::TcpSocket::new_v6()
+            }
+            .map_err(unavailable)?;
+            if let Some(ip) = local.filter(|ip| ip.is_ipv4() == target.is_ipv4()) {
+                socket
+                    .bind(std::net::SocketAddr::new(ip, 0))
+                    .map_err(unavailable)?;
+            }
+            socket.connect(target).await.map_err(unavailable)
+        };
         let mut stream = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), connect)
             .await
-            .map_err(|_| Error::new(ErrorKind::Unavailable, format!("{addr}: connect timed out")))?
-            .map_err(|e| Error::new(ErrorKind::Unavailable, format!("{addr}: {e}")))?;
+            .map_err(|_| {
+                Error::new(ErrorKind::Unavailable, format!("{addr}: connect timed out"))
+            })??;
         let _ = stream.set_nodelay(true);
+        // A handshake that fails before the server answers (connection closed, timeout) is
+        // an unreachable server: nothing was sent yet, and callers back off and retry.
         let peer_id = client_handshake(&mut stream, role, key)
             .await
-            .map_err(|e| Error::new(e.kind, format!("{addr}: {}", e.message)))?;
+            .map_err(|e| {
+                let kind = match e.kind {
+                    ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                    _ => ErrorKind::Unavailable,
+                };
+                Error::new(kind, format!("{addr}: {}", e.message))
+            })?;
         let (mut rd, mut wr) = stream.into_split();
         let shared = Arc::new(Shared {
             pending: Mutex::new(HashMap::new()),

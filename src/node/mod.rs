@@ -90,7 +90,14 @@ impl Node {
         let (applied_tx, _) = broadcast::channel(EVENT_BROADCAST_CAPACITY);
         let sm = StateMachine::open(store, applied_tx)?;
         let shared = sm.shared();
-        let pool = PeerPool::new(config.id, config.keys.cluster_secret.clone());
+        // Peer connections leave from the listen address (unless it is a wildcard), so
+        // that a multi-homed host uses its cluster interface.
+        let local_ip = listener
+            .local_addr()
+            .ok()
+            .map(|a| a.ip())
+            .filter(|ip| !ip.is_unspecified());
+        let pool = PeerPool::new(config.id, config.keys.cluster_secret.clone(), local_ip);
         let raft_config = Arc::new(crate::raft::config("aspen")?);
         let lease = LeaseTracker::default();
         let raft = Raft::new(
@@ -345,7 +352,7 @@ impl Node {
         consistency: Consistency,
         hops: u8,
     ) -> Result<ReadResult> {
-        if consistency == Consistency::Local {
+        if consistency == Consistency::Local || cfg!(feature = "broken-reads") {
             return self.read_local(&query);
         }
         let timeout = Duration::from_millis(CLIENT_REQUEST_TIMEOUT_MS);

@@ -30,14 +30,17 @@ type Slot = Arc<Mutex<Option<Arc<RpcConn>>>>;
 #[derive(Clone)]
 pub struct PeerPool {
     self_id: NodeId,
+    /// The IP this node listens on; connections to peers leave from it.
+    local_ip: Option<std::net::IpAddr>,
     secret: Arc<Vec<u8>>,
     conns: Arc<Mutex<HashMap<String, Slot>>>,
 }
 
 impl PeerPool {
-    pub fn new(self_id: NodeId, secret: Vec<u8>) -> PeerPool {
+    pub fn new(self_id: NodeId, secret: Vec<u8>, local_ip: Option<std::net::IpAddr>) -> PeerPool {
         PeerPool {
             self_id,
+            local_ip,
             secret: Arc::new(secret),
             conns: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -56,8 +59,9 @@ impl PeerPool {
             }
         }
         let conn = Arc::new(
-            RpcConn::connect(
+            RpcConn::connect_from(
                 addr,
+                self.local_ip,
                 Role::Peer {
                     node_id: self.self_id,
                 },

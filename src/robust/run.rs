@@ -1,0 +1,605 @@
+//! One robustness run: start a cluster, run the workload and the watchers while a seeded
+//! schedule injects faults, heal, read every key back, check, and write the report.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::client::{Client, WatchItem};
+use crate::error::{Error, ErrorKind, Result};
+use crate::kv::{Command, DeleteMode, EventKind, PutCondition, PutOp, ReadQuery, ReadResult};
+use crate::net::proto::Consistency;
+use crate::robust::checker::{self, Verdict};
+use crate::robust::cluster::Cluster;
+use crate::robust::history::{Op, OpKind, Outcome};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// kill -9 and restart of a node (often the leader).
+    Kill,
+    /// SIGSTOP for longer than the election timeout, then SIGCONT.
+    Pause,
+    /// A node (often the leader) cut off from the others, then healed.
+    Partition,
+    /// Every node killed at once, then all restarted.
+    FullRestart,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Kill,
+        Scenario::Pause,
+        Scenario::Partition,
+        Scenario::FullRestart,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Kill => "kill",
+            Scenario::Pause => "pause",
+            Scenario::Partition => "partition",
+            Scenario::FullRestart => "full-restart",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|x| x.name() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub scenario: Scenario,
+    pub seed: u64,
+    pub nodes: usize,
+    pub clients: usize,
+    pub keys: usize,
+    pub duration: Duration,
+    pub aspen: PathBuf,
+    pub dir: PathBuf,
+}
+
+/// What a run found.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub ops: usize,
+    pub ops_ok: usize,
+    pub ops_unknown: usize,
+    pub faults: usize,
+    pub anomalies: Vec<String>,
+}
+
+/// One planned fault: at `at`, do `what` for `hold`.
+#[derive(Debug, Clone)]
+struct Planned {
+    at: Duration,
+    hold: Duration,
+    /// Hit the leader (resolved when the fault starts) rather than a random node.
+    leader: bool,
+    node: usize,
+}
+
+fn plan(cfg: &RunConfig) -> Vec<Planned> {
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let mut out = Vec::new();
+    let mut t = Duration::from_millis(rng.gen_range(1000..2500));
+    while t + Duration::from_secs(3) < cfg.duration {
+        let hold = Duration::from_millis(match cfg.scenario {
+            Scenario::Kill => rng.gen_range(300..2500),
+            Scenario::Pause => rng.gen_range(2500..4500),
+            Scenario::Partition => rng.gen_range(2000..5000),
+            Scenario::FullRestart => rng.gen_range(200..1500),
+        });
+        out.push(Planned {
+            at: t,
+            hold,
+            leader: rng.gen_bool(0.6),
+            node: rng.gen_range(0..cfg.nodes),
+        });
+        t += hold + Duration::from_millis(rng.gen_range(1500..4000));
+    }
+    out
+}
+
+struct Recorder {
+    start: Instant,
+    next_id: AtomicU64,
+    ops: Mutex<Vec<Op>>,
+}
+
+impl Recorder {
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn record(
+        &self,
+        client: u64,
+        key: &str,
+        kind: OpKind,
+        invoke_ns: u64,
+        outcome: Outcome,
+    ) -> bool {
+        let unknown = matches!(outcome, Outcome::Unknown(_));
+        let complete_ns = (!matches!(outcome, Outcome::Unknown(_))).then(|| self.now());
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut ops) = self.ops.lock() {
+            ops.push(Op {
+                id,
+                client,
+                key: key.to_string(),
+                kind,
+                invoke_ns,
+                complete_ns,
+                outcome,
+            });
+        }
+        unknown
+    }
+}
+
+/// Bounded wait for one client call, so a partitioned client never blocks the run.
+const OP_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause of a client after an operation failed.
+const CLIENT_BACKOFF: Duration = Duration::from_millis(250);
+
+/// Runs one random operation and records it; `true` when its outcome is unknown.
+async fn one_op(
+    client: &Client,
+    rec: &Recorder,
+    client_id: u64,
+    seq: u64,
+    key: &str,
+    rng: &mut StdRng,
+    last_seen: &mut BTreeMap<String, String>,
+) -> bool {
+    let roll: u32 = rng.gen_range(0..100);
+    let t0 = rec.now();
+    if roll < 40 {
+        let value = format!("c{client_id}-{seq}");
+        let r = tokio::time::timeout(
+            OP_TIMEOUT,
+            client.write_one(Command::Put(PutOp::file(key, value.clone().into_bytes()))),
+        )
+        .await;
+        let outcome = match r {
+            Ok(Ok(_)) => Outcome::Done,
+            Ok(Err(e)) => Outcome::Unknown(e.message),
+            Err(_) => Outcome::Unknown("client timeout".into()),
+        };
+        rec.record(client_id, key, OpKind::Put { value }, t0, outcome)
+    } else if roll < 80 {
+        let r = tokio::time::timeout(
+            OP_TIMEOUT,
+            client.read(
+                ReadQuery::Get { key: key.into() },
+                Consistency::Linearizable,
+            ),
+        )
+        .await;
+        let outcome = match r {
+            Ok(Ok(ReadResult::Entry(e))) => {
+                let v = e.map(|e| String::from_utf8_lossy(&e.value).into_owned());
+                if let Some(v) = &v {
+                    last_seen.insert(key.to_string(), v.clone());
+                }
+                Outcome::Read(v)
+            }
+            Ok(Ok(_)) => Outcome::Unknown("unexpected read result".into()),
+            Ok(Err(e)) => Outcome::Unknown(e.message),
+            Err(_) => Outcome::Unknown("client timeout".into()),
+        };
+        rec.record(client_id, key, OpKind::Get, t0, outcome)
+    } else if roll < 95 {
+        let expect = last_seen.get(key).cloned().unwrap_or_else(|| "none".into());
+        let value = format!("c{client_id}-{seq}");
+        let mut op = PutOp::file(key, value.clone().into_bytes());
+        op.condition = PutCondition::Value(expect.clone().into_bytes());
+        let r = tokio::time::timeout(OP_TIMEOUT, client.write_one(Command::Put(op))).await;
+        let outcome = match r {
+            Ok(Ok(_)) => Outcome::Swapped(true),
+            Ok(Err(e)) if e.kind == ErrorKind::CompareFailed => Outcome::Swapped(false),
+            Ok(Err(e)) => Outcome::Unknown(e.message),
+            Err(_) => Outcome::Unknown("client timeout".into()),
+        };
+        rec.record(client_id, key, OpKind::Cas { expect, value }, t0, outcome)
+    } else {
+        let r = tokio::time::timeout(
+            OP_TIMEOUT,
+            client.write_one(Command::Delete {
+                key: key.into(),
+                mode: DeleteMode::Any,
+            }),
+        )
+        .await;
+        let outcome = match r {
+            Ok(Ok(_)) => Outcome::Done,
+            Ok(Err(e)) => Outcome::Unknown(e.message),
+            Err(_) => Outcome::Unknown("client timeout".into()),
+        };
+        rec.record(client_id, key, OpKind::Delete, t0, outcome)
+    }
+}
+
+/// What one node's watch stream delivered: (revision, key, kind), and resets.
+#[derive(Default)]
+struct WatchLog {
+    events: Vec<(u64, String, EventKind)>,
+    resets: Vec<u64>,
+    errors: Vec<String>,
+}
+
+async fn watch_node(cluster_client: Client, stop: Arc<AtomicBool>, log: Arc<Mutex<WatchLog>>) {
+    let mut next = 1u64;
+    while !stop.load(Ordering::Relaxed) {
+        let mut stream = match cluster_client.watch("", next).await {
+            Ok(s) => s,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        loop {
+            let item = tokio::select! {
+                i = stream.next() => i,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                    if stop.load(Ordering::Relaxed) { return; }
+                    continue;
+                }
+            };
+            match item {
+                Ok(WatchItem::Events(evs)) => {
+                    if let Ok(mut l) = log.lock() {
+                        for e in evs {
+                            next = next.max(e.revision + 1);
+                            l.events.push((e.revision, e.key, e.kind));
+                        }
+                    }
+                }
+                Ok(WatchItem::Reset { revision }) => {
+                    next = revision + 1;
+                    if let Ok(mut l) = log.lock() {
+                        l.resets.push(revision);
+                    }
+                }
+                Err(e) => {
+                    if e.kind == ErrorKind::Compacted {
+                        if let Ok(mut l) = log.lock() {
+                            l.errors.push(e.message);
+                        }
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Problems in one node's watch stream: out of order, duplicated, or missing revisions.
+fn check_watch(node: usize, log: &WatchLog, final_revision: u64) -> Vec<String> {
+    let mut out: Vec<String> = log
+        .errors
+        .iter()
+        .map(|e| format!("node {}: watch error: {e}", node + 1))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut prev = 0u64;
+    for (rev, key, kind) in &log.events {
+        if *rev < prev {
+            out.push(format!("node {}: revision {rev} after {prev}", node + 1));
+        }
+        if !seen.insert((*rev, key.clone(), *kind as u8)) {
+            out.push(format!("node {}: duplicate event {rev} {key}", node + 1));
+        }
+        if *rev > prev + 1 && prev != 0 && !log.resets.iter().any(|r| *r >= prev && *r < *rev) {
+            out.push(format!(
+                "node {}: gap: revisions {}..{} missing",
+                node + 1,
+                prev + 1,
+                rev - 1
+            ));
+        }
+        prev = prev.max(*rev);
+    }
+    if prev < final_revision && log.resets.iter().all(|r| *r < final_revision) {
+        out.push(format!(
+            "node {}: stream stopped at revision {prev}, the cluster reached {final_revision}",
+            node + 1
+        ));
+    }
+    out
+}
+
+/// Runs one scenario; writes `schedule.txt`, `history.jsonl`, `verdict.txt` and the node
+/// logs into `cfg.dir`.
+pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
+    std::fs::create_dir_all(&cfg.dir)?;
+    let mut schedule = std::fs::File::create(cfg.dir.join("schedule.txt"))?;
+    let planned = plan(cfg);
+    writeln!(
+        schedule,
+        "scenario {} seed {} nodes {} clients {} keys {} duration {:?}",
+        cfg.scenario.name(),
+        cfg.seed,
+        cfg.nodes,
+        cfg.clients,
+        cfg.keys,
+        cfg.duration
+    )?;
+    for p in &planned {
+        writeln!(
+            schedule,
+            "plan at {:?}: {} {} for {:?}",
+            p.at,
+            cfg.scenario.name(),
+            if p.leader {
+                "leader".to_string()
+            } else {
+                format!("node {}", p.node + 1)
+            },
+            p.hold
+        )?;
+    }
+    let cluster = Arc::new(tokio::sync::Mutex::new(
+        Cluster::start(cfg.nodes, &cfg.dir, &cfg.aspen).await?,
+    ));
+    cluster
+        .lock()
+        .await
+        .wait_healthy(Duration::from_secs(60))
+        .await?;
+
+    let rec = Arc::new(Recorder {
+        start: Instant::now(),
+        next_id: AtomicU64::new(1),
+        ops: Mutex::new(Vec::new()),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let keys: Vec<String> = (0..cfg.keys).map(|k| format!("r/k{k}")).collect();
+
+    // Watchers, one per node.
+    let mut watch_logs = Vec::new();
+    let mut watchers = Vec::new();
+    for i in 0..cfg.nodes {
+        let log = Arc::new(Mutex::new(WatchLog::default()));
+        let c = cluster.lock().await.client_of(i)?;
+        watchers.push(tokio::spawn(watch_node(c, stop.clone(), log.clone())));
+        watch_logs.push(log);
+    }
+
+    // Clients.
+    let mut workers = Vec::new();
+    for c in 0..cfg.clients {
+        let client = cluster.lock().await.client()?;
+        let rec = rec.clone();
+        let stop = stop.clone();
+        let keys = keys.clone();
+        let seed = cfg.seed.wrapping_mul(31).wrapping_add(c as u64);
+        workers.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut last_seen = BTreeMap::new();
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                seq += 1;
+                let key = keys
+                    .get(rng.gen_range(0..keys.len().max(1)))
+                    .cloned()
+                    .unwrap_or_default();
+                let failed = one_op(
+                    &client,
+                    &rec,
+                    c as u64 + 1,
+                    seq,
+                    &key,
+                    &mut rng,
+                    &mut last_seen,
+                )
+                .await;
+                if failed {
+                    // Back off after an error, as a real client would: every operation of
+                    // unknown outcome widens the checker's search.
+                    tokio::time::sleep(CLIENT_BACKOFF).await;
+                }
+            }
+        }));
+    }
+
+    // Faults.
+    let mut faults = 0usize;
+    let start = Instant::now();
+    for p in &planned {
+        if let Some(wait) = p.at.checked_sub(start.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+        let mut c = cluster.lock().await;
+        let target = if p.leader {
+            c.leader().await.unwrap_or(p.node)
+        } else {
+            p.node
+        };
+        let t = start.elapsed();
+        match cfg.scenario {
+            Scenario::Kill => c.kill(target),
+            Scenario::Pause => c.pause(target, true),
+            Scenario::Partition => {
+                let others: Vec<u64> = c
+                    .nodes
+                    .iter()
+                    .map(|n| n.id)
+                    .filter(|id| *id != target as u64 + 1)
+                    .collect();
+                c.links.partition(&[target as u64 + 1], &others);
+            }
+            Scenario::FullRestart => {
+                for i in 0..c.nodes.len() {
+                    c.kill(i);
+                }
+            }
+        }
+        drop(c);
+        faults += 1;
+        writeln!(
+            schedule,
+            "at {t:?}: {} node {} (leader: {})",
+            cfg.scenario.name(),
+            target + 1,
+            p.leader
+        )?;
+        tokio::time::sleep(p.hold).await;
+        let mut c = cluster.lock().await;
+        match cfg.scenario {
+            Scenario::Kill => c.restart(target)?,
+            Scenario::Pause => c.pause(target, false),
+            Scenario::Partition => c.links.heal(),
+            Scenario::FullRestart => {
+                for i in 0..c.nodes.len() {
+                    c.restart(i)?;
+                }
+            }
+        }
+        writeln!(schedule, "at {:?}: healed", start.elapsed())?;
+    }
+    if let Some(rest) = cfg.duration.checked_sub(start.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+
+    // Recovery, then read every key back (recorded like any read).
+    {
+        let mut c = cluster.lock().await;
+        c.links.heal();
+        for i in 0..cfg.nodes {
+            c.pause(i, false);
+            c.restart(i)?;
+        }
+        c.wait_healthy(Duration::from_secs(120)).await?;
+    }
+    let reader = cluster.lock().await.client()?;
+    for k in &keys {
+        let t0 = rec.now();
+        let r = reader
+            .read(ReadQuery::Get { key: k.clone() }, Consistency::Linearizable)
+            .await;
+        let outcome = match r {
+            Ok(ReadResult::Entry(e)) => {
+                Outcome::Read(e.map(|e| String::from_utf8_lossy(&e.value).into_owned()))
+            }
+            Ok(_) => Outcome::Unknown("unexpected".into()),
+            Err(e) => Outcome::Unknown(e.message),
+        };
+        let _ = rec.record(0, k, OpKind::Get, t0, outcome);
+    }
+    let final_revision = match reader
+        .read(ReadQuery::Revision, Consistency::Linearizable)
+        .await
+    {
+        Ok(ReadResult::Revision(r)) => r,
+        _ => 0,
+    };
+
+    let history = rec
+        .ops
+        .lock()
+        .map(|o| o.clone())
+        .map_err(|_| Error::internal("history lock"))?;
+    let mut report = RunReport {
+        ops: history.len(),
+        ops_ok: history.iter().filter(|o| o.complete_ns.is_some()).count(),
+        ops_unknown: history.iter().filter(|o| o.complete_ns.is_none()).count(),
+        faults,
+        anomalies: Vec::new(),
+    };
+    let mut hist_file =
+        std::io::BufWriter::new(std::fs::File::create(cfg.dir.join("history.jsonl"))?);
+    for op in &history {
+        serde_json::to_writer(&mut hist_file, op).map_err(|e| Error::io(e.to_string()))?;
+        hist_file.write_all(b"\n")?;
+    }
+    hist_file.flush()?;
+
+    // Linearizability (durability included: the final reads must agree with every
+    // acknowledged write).
+    for (key, verdict) in checker::check(&history) {
+        let ops: Vec<Op> = history.iter().filter(|o| o.key == key).cloned().collect();
+        match verdict {
+            Verdict::Violation => {
+                let small = checker::shrink(&ops);
+                let path = cfg
+                    .dir
+                    .join(format!("violation-{}.jsonl", key.replace('/', "_")));
+                let mut f = std::fs::File::create(&path)?;
+                for op in &small {
+                    serde_json::to_writer(&mut f, op).map_err(|e| Error::io(e.to_string()))?;
+                    f.write_all(b"\n")?;
+                }
+                report.anomalies.push(format!(
+                    "key {key}: not linearizable; minimal history ({} ops) in {}",
+                    small.len(),
+                    path.display()
+                ));
+            }
+            _ => report.anomalies.push(format!(
+                "key {key}: linearizability undecided (search limit)"
+            )),
+        }
+    }
+
+    // Watch streams: let them catch up to the final revision, then check.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let caught_up = watch_logs.iter().all(|l| {
+            l.lock()
+                .map(|l| l.events.last().map(|e| e.0).unwrap_or(0) >= final_revision)
+                .unwrap_or(false)
+        });
+        if caught_up {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for (i, l) in watch_logs.iter().enumerate() {
+        if let Ok(l) = l.lock() {
+            report.anomalies.extend(check_watch(i, &l, final_revision));
+        }
+    }
+    for w in watchers {
+        w.abort();
+    }
+    cluster.lock().await.stop_all();
+
+    let mut verdict = std::fs::File::create(cfg.dir.join("verdict.txt"))?;
+    writeln!(
+        verdict,
+        "operations {} (completed {}, unknown {}), faults {}, final revision {final_revision}",
+        report.ops, report.ops_ok, report.ops_unknown, report.faults
+    )?;
+    if report.anomalies.is_empty() {
+        writeln!(verdict, "PASS: linearizable per key, every acknowledged write present, watch streams ordered without gaps or duplicates")?;
+    } else {
+        writeln!(verdict, "FAIL:")?;
+        for a in &report.anomalies {
+            writeln!(verdict, "  {a}")?;
+        }
+    }
+    Ok(report)
+}
+
+/// The `aspen` binary next to the running one.
+pub fn sibling_aspen() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir: &Path = exe.parent()?;
+    let p = dir.join("aspen");
+    p.exists().then_some(p)
+}
