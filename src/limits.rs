@@ -108,6 +108,9 @@ pub const SNAPSHOT_INSTALL_BATCH_RECORDS: usize = 1024;
 
 /// Largest frame, header excluded, in bytes.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// Buffer first reserved for an incoming frame body; it grows as bytes arrive, so a
+/// peer that claims a large frame and sends nothing costs no more than this.
+pub const FRAME_READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Requests in flight on one connection (client side) before callers wait.
 pub const MAX_INFLIGHT_PER_CONNECTION: usize = 1024;
 /// Requests served concurrently for one connection (server side).

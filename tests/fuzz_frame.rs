@@ -302,14 +302,13 @@ proptest! {
     }
 }
 
-// ---------------------------------------------------------------- known issues
+// ---------------------------------------------------------------- bugs these tests found (fixed; kept as regressions)
 
 /// A stream that ends inside the 4-byte length header is not "a clean end of stream
-/// between frames" (the contract of `read_frame`), yet `read_frame` returns `Ok(None)`
-/// for it, exactly as for a stream that ends between frames: the partial frame is
-/// dropped without an error. Found by `truncated_frames_refused`.
+/// between frames" (the contract of `read_frame`); `read_frame` used to return `Ok(None)`
+/// for it, exactly as for a stream that ends between frames, dropping the partial frame
+/// without an error. Found by `truncated_frames_refused`.
 #[test]
-#[ignore = "known issue: a partial frame header reads as a clean end of stream"]
 fn partial_header_is_an_error() {
     let frame = frame_of(&Envelope {
         id: 1,

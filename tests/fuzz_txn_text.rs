@@ -363,15 +363,14 @@ fn any_input_is_sent_or_refused() {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
-// ---------------------------------------------------------------- known issues
+// ---------------------------------------------------------------- bugs these tests found (fixed; kept as regressions)
 
-/// `compare()` in txn_parse.rs finds the closing parenthesis of `target(key)` with
-/// `line.rfind(')')`, so a `)` in the compare *value* is taken as the end of the key: the
-/// well-formed line `value("k") = "a)"` is refused ("unclosed quote in ..."), and
+/// `compare()` in txn_parse.rs used to find the closing parenthesis of `target(key)` with
+/// `line.rfind(')')`, so a `)` in the compare *value* was taken as the end of the key: the
+/// well-formed line `value("k") = "a)"` was refused ("unclosed quote in ..."), and
 /// `value("k") = ")"` too. Found by `generated_transactions_reach_the_server_intact`
 /// with `)` allowed in values.
 #[test]
-#[ignore = "known issue: a ')' in a compare value breaks the txn parser"]
 fn compare_value_with_paren_parses() {
     let fake = Fake::start();
     for text in ["value(\"k\") = \"a)\"\n", "value(k) != \")\"\n"] {

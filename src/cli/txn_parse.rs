@@ -60,6 +60,23 @@ fn words(line: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Byte offset of the first `)` outside double quotes: the end of `target(key)`, whatever
+/// the compare value after it holds.
+fn closing_paren(s: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ')' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
 fn compare(line: &str) -> Result<Compare> {
     let bad = || {
         Error::invalid(format!(
@@ -67,7 +84,7 @@ fn compare(line: &str) -> Result<Compare> {
         ))
     };
     let open = line.find('(').ok_or_else(bad)?;
-    let close = line.rfind(')').ok_or_else(bad)?;
+    let close = open + 1 + closing_paren(line.get(open + 1..).ok_or_else(bad)?).ok_or_else(bad)?;
     let target = line.get(..open).ok_or_else(bad)?.trim();
     let key_words = words(line.get(open + 1..close).ok_or_else(bad)?)?;
     let [key] = key_words.as_slice() else {
@@ -173,5 +190,8 @@ mod tests {
         assert!(parse("mod(a) ~ 3\n").is_err());
         assert!(parse("\n\nfrobnicate x\n").is_err());
         assert!(parse("\n\nput a \"unclosed\n").is_err());
+        let t = parse("value(\"k)\\\"\") = \"a)\"\n").unwrap();
+        assert_eq!(t.compare[0].key, "k)\"");
+        assert_eq!(t.compare[0].target, CompareTarget::Value(b"a)".to_vec()));
     }
 }

@@ -7,7 +7,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::limits::{MAX_FRAME_BYTES, WRITE_COALESCE_BYTES};
+use crate::limits::{FRAME_READ_CHUNK_BYTES, MAX_FRAME_BYTES, WRITE_COALESCE_BYTES};
 
 /// Version of the wire protocol; a peer speaking another is refused.
 pub const PROTOCOL_VERSION: u8 = 1;
@@ -33,11 +33,21 @@ pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>> {
 
 /// Reads one frame body; `Ok(None)` on a clean end of stream between frames.
 pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8>>> {
+    // The stream may end cleanly only before a frame's first byte; an end inside the
+    // header is a truncated frame like an end inside the body.
     let mut header = [0u8; 4];
-    match r.read_exact(&mut header).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let first = loop {
+        match r.read(&mut header).await {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if first == 0 {
+        return Ok(None);
+    }
+    if let Some(rest) = header.get_mut(first..) {
+        r.read_exact(rest).await?;
     }
     let len = u32::from_be_bytes(header) as usize;
     if len == 0 {
@@ -57,8 +67,13 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8
             version[0]
         )));
     }
-    let mut body = vec![0u8; len - 1];
-    r.read_exact(&mut body).await?;
+    // Memory follows the bytes that arrive, not the length a peer claims.
+    let want = len - 1;
+    let mut body = Vec::with_capacity(want.min(FRAME_READ_CHUNK_BYTES));
+    let got = r.take(want as u64).read_to_end(&mut body).await?;
+    if got != want {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
     Ok(Some(body))
 }
 

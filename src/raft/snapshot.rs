@@ -164,8 +164,7 @@ impl<R: Read> SnapshotReader<R> {
         }
         let mut meta_bytes = vec![0u8; meta_len];
         r.take(&mut meta_bytes)?;
-        let meta: Meta = postcard::from_bytes(&meta_bytes)
-            .map_err(|e| Error::corrupt(format!("snapshot meta: {e}")))?;
+        let meta: Meta = crate::store::decode_exact(&meta_bytes, "snapshot meta")?;
         Ok((r, meta))
     }
 

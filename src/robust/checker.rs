@@ -11,7 +11,10 @@ use std::collections::HashSet;
 use crate::robust::history::{Op, OpKind, Outcome};
 
 /// Most search steps for one key before the verdict is "unknown".
-pub const MAX_CHECK_STEPS: u64 = 5_000_000;
+pub const MAX_CHECK_STEPS: u64 = 20_000_000;
+/// Most checks one shrink makes, and the steps each may take.
+pub const MAX_SHRINK_CHECKS: usize = 400;
+pub const MAX_SHRINK_STEPS: u64 = 2_000_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -48,134 +51,354 @@ fn step(state: &State, op: &Op) -> Option<State> {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Event {
-    op: usize,
-    is_call: bool,
-    time: u64,
+/// The call and return events of one key's history, in time order, as a doubly linked
+/// list: linearizing an operation lifts its call and return out in O(1), backtracking
+/// puts them back (Lowe's refinement of Wing–Gong, as in Porcupine).
+struct Events {
+    /// For each event: the operation, and whether it is the call.
+    op: Vec<usize>,
+    is_call: Vec<bool>,
+    /// For a call: its return event (none for operations of unknown outcome).
+    ret: Vec<Option<usize>>,
+    /// Links; index `len` is the head sentinel.
+    next: Vec<Option<usize>>,
+    prev: Vec<Option<usize>>,
 }
 
-/// Checks one key's operations (all on the same key), starting from an absent key.
-pub fn check_key(ops: &[Op]) -> Verdict {
+impl Events {
+    fn new(ops: &[&Op]) -> Events {
+        // (time, returns after calls at equal times: overlap is the conservative reading,
+        // op, is_call)
+        let mut order: Vec<(u64, bool, usize, bool)> = Vec::with_capacity(2 * ops.len());
+        for (i, o) in ops.iter().enumerate() {
+            order.push((o.invoke_ns, false, i, true));
+            // An operation of unknown outcome never returns: it need not be linearized.
+            if let Some(t) = o.complete_ns {
+                order.push((t, true, i, false));
+            }
+        }
+        order.sort_unstable();
+        let len = order.len();
+        let mut ev = Events {
+            op: order.iter().map(|e| e.2).collect(),
+            is_call: order.iter().map(|e| e.3).collect(),
+            ret: vec![None; len],
+            // Event i links to i + 1; the sentinel (index len) to the first event.
+            next: (0..len)
+                .map(|i| (i + 1 < len).then_some(i + 1))
+                .chain(std::iter::once((len > 0).then_some(0)))
+                .collect(),
+            prev: (0..len)
+                .map(|i| Some(i.checked_sub(1).unwrap_or(len)))
+                .chain(std::iter::once(None))
+                .collect(),
+        };
+        let mut call_of = vec![0usize; ops.len()];
+        for (pos, e) in order.iter().enumerate() {
+            if let Some(c) = call_of.get_mut(e.2) {
+                if e.3 {
+                    *c = pos;
+                }
+            }
+        }
+        for (pos, e) in order.iter().enumerate() {
+            if !e.3 {
+                if let Some(r) = call_of.get(e.2).and_then(|c| ev.ret.get_mut(*c)) {
+                    *r = Some(pos);
+                }
+            }
+        }
+        ev
+    }
+
+    fn head(&self) -> usize {
+        self.op.len()
+    }
+
+    fn first(&self) -> Option<usize> {
+        self.next.get(self.head()).copied().flatten()
+    }
+
+    fn unlink(&mut self, i: usize) {
+        let (p, n) = (
+            self.prev.get(i).copied().flatten(),
+            self.next.get(i).copied().flatten(),
+        );
+        if let Some(slot) = p.and_then(|p| self.next.get_mut(p)) {
+            *slot = n;
+        }
+        if let Some(slot) = n.and_then(|n| self.prev.get_mut(n)) {
+            *slot = p;
+        }
+    }
+
+    /// Puts `i` back between the neighbours it had when unlinked (undo in reverse order).
+    fn relink(&mut self, i: usize) {
+        let (p, n) = (
+            self.prev.get(i).copied().flatten(),
+            self.next.get(i).copied().flatten(),
+        );
+        if let Some(slot) = p.and_then(|p| self.next.get_mut(p)) {
+            *slot = Some(i);
+        }
+        if let Some(slot) = n.and_then(|n| self.prev.get_mut(n)) {
+            *slot = Some(i);
+        }
+    }
+
+    /// Removes a call and its return.
+    fn lift(&mut self, call: usize) {
+        self.unlink(call);
+        if let Some(r) = self.ret.get(call).copied().flatten() {
+            self.unlink(r);
+        }
+    }
+
+    fn unlift(&mut self, call: usize) {
+        if let Some(r) = self.ret.get(call).copied().flatten() {
+            self.relink(r);
+        }
+        self.relink(call);
+    }
+}
+
+/// Checks one key's operations (all on the same key), starting from an absent key,
+/// within `max_steps` search steps.
+pub fn check_key_within(ops: &[Op], max_steps: u64) -> Verdict {
     // Reads of unknown outcome have no effect and constrain nothing.
     let ops: Vec<&Op> = ops
         .iter()
         .filter(|o| !(o.is_read() && matches!(o.outcome, Outcome::Unknown(_))))
         .collect();
-    let n = ops.len();
-    if n == 0 {
-        return Verdict::Linearizable;
-    }
-    let mut events: Vec<Event> = Vec::with_capacity(2 * n);
-    for (i, o) in ops.iter().enumerate() {
-        events.push(Event {
-            op: i,
-            is_call: true,
-            time: o.invoke_ns,
-        });
-        // An operation of unknown outcome never returns: it need not be linearized.
-        if let Some(t) = o.complete_ns {
-            events.push(Event {
-                op: i,
-                is_call: false,
-                time: t,
-            });
-        }
-    }
-    // Calls before returns at equal times (overlap is the conservative reading).
-    events.sort_by_key(|e| (e.time, !e.is_call));
-
-    let mut linearized = vec![false; n];
+    let mut ev = Events::new(&ops);
+    let mut returns_left = ops.iter().filter(|o| o.complete_ns.is_some()).count();
+    let mut linearized = vec![0u64; ops.len().div_ceil(64)];
     let mut state: State = None;
-    // Stack of (event position, op linearized there, state before).
-    let mut stack: Vec<(usize, usize, State)> = Vec::new();
-    let mut seen: HashSet<(Vec<bool>, State)> = HashSet::new();
-    let mut pos = 0usize;
+    // Calls linearized so far, with the state before each.
+    let mut stack: Vec<(usize, State)> = Vec::new();
+    let mut seen: HashSet<(Vec<u64>, State)> = HashSet::new();
+    let mut cursor = ev.first();
     let mut steps = 0u64;
-    loop {
+    // Done when every operation that returned is linearized; those of unknown outcome
+    // may stay out.
+    while returns_left > 0 {
         steps += 1;
-        if steps > MAX_CHECK_STEPS {
+        if steps > max_steps {
             return Verdict::Unknown;
         }
-        // Skip events of operations already linearized.
-        while pos < events.len()
-            && events
-                .get(pos)
-                .is_some_and(|e| linearized.get(e.op) == Some(&true))
-        {
-            pos += 1;
-        }
-        let Some(ev) = events.get(pos).copied() else {
-            return Verdict::Linearizable;
+        let Some(e) = cursor else {
+            // invariant: a return is still linked while returns_left > 0, and the scan
+            // stops at the first return; reaching the end means the list is inconsistent.
+            return Verdict::Unknown;
         };
-        let mut advanced = false;
-        if ev.is_call {
-            // Try linearizing this call (and later ones) in event order from here.
-            let op = ops.get(ev.op).copied();
-            if let Some(op) = op {
-                if let Some(next) = step(&state, op) {
-                    let mut lin = linearized.clone();
-                    if let Some(slot) = lin.get_mut(ev.op) {
-                        *slot = true;
+        let (Some(&i), Some(&is_call)) = (ev.op.get(e), ev.is_call.get(e)) else {
+            return Verdict::Unknown;
+        };
+        if is_call {
+            let next_state = ops.get(i).and_then(|op| step(&state, op));
+            if let Some(next_state) = next_state {
+                let mut lin = linearized.clone();
+                if let Some(w) = lin.get_mut(i / 64) {
+                    *w |= 1 << (i % 64);
+                }
+                if seen.insert((lin.clone(), next_state.clone())) {
+                    stack.push((e, std::mem::replace(&mut state, next_state)));
+                    linearized = lin;
+                    if ev.ret.get(e).copied().flatten().is_some() {
+                        returns_left -= 1;
                     }
-                    if seen.insert((lin.clone(), next.clone())) {
-                        stack.push((pos, ev.op, state.clone()));
-                        linearized = lin;
-                        state = next;
-                        pos = 0;
-                        advanced = true;
-                    }
+                    ev.lift(e);
+                    cursor = ev.first();
+                    continue;
                 }
             }
-            if !advanced {
-                pos += 1;
-                continue;
-            }
+            cursor = ev.next.get(e).copied().flatten();
         } else {
-            // A return whose operation is not linearized yet: backtrack.
-            let Some((p, op, prev)) = stack.pop() else {
+            // A return whose call is not linearized yet: undo the last choice.
+            let Some((call, before)) = stack.pop() else {
                 return Verdict::Violation;
             };
-            if let Some(slot) = linearized.get_mut(op) {
-                *slot = false;
+            let Some(&ci) = ev.op.get(call) else {
+                return Verdict::Unknown;
+            };
+            if let Some(w) = linearized.get_mut(ci / 64) {
+                *w &= !(1 << (ci % 64));
             }
-            state = prev;
-            pos = p + 1;
+            if ev.ret.get(call).copied().flatten().is_some() {
+                returns_left += 1;
+            }
+            state = before;
+            ev.unlift(call);
+            cursor = ev.next.get(call).copied().flatten();
         }
     }
+    Verdict::Linearizable
+}
+
+/// Checks one key's operations with the default step budget.
+pub fn check_key(ops: &[Op]) -> Verdict {
+    check_key_within(ops, MAX_CHECK_STEPS)
+}
+
+/// A key whose history failed: the verdict, and for a violation a small failing history.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub key: String,
+    pub verdict: Verdict,
+    pub evidence: Vec<Op>,
 }
 
 /// Checks every key; returns the keys whose histories are not linearizable (or could
-/// not be decided) with their verdicts.
-pub fn check(history: &[Op]) -> Vec<(String, Verdict)> {
+/// not be decided).
+pub fn check(history: &[Op]) -> Vec<Finding> {
     let mut keys: Vec<&str> = history.iter().map(|o| o.key.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
     let mut bad = Vec::new();
     for k in keys {
         let ops: Vec<Op> = history.iter().filter(|o| o.key == k).cloned().collect();
-        let v = check_key(&ops);
-        if v != Verdict::Linearizable {
-            bad.push((k.to_string(), v));
+        let (verdict, evidence) = match stale_read(&ops) {
+            Some(evidence) => (Verdict::Violation, evidence),
+            None => match check_key(&ops) {
+                Verdict::Violation => (Verdict::Violation, shrink(&ops)),
+                v => (v, Vec::new()),
+            },
+        };
+        if verdict != Verdict::Linearizable {
+            bad.push(Finding {
+                key: k.to_string(),
+                verdict,
+                evidence,
+            });
         }
     }
     bad
 }
 
-/// Greedily removes operations while the history still fails: a small counterexample.
-pub fn shrink(ops: &[Op]) -> Vec<Op> {
-    let mut cur: Vec<Op> = ops.to_vec();
-    let mut i = 0;
-    while i < cur.len() {
-        let mut candidate = cur.clone();
-        candidate.remove(i);
-        if check_key(&candidate) == Verdict::Violation {
-            cur = candidate;
-        } else {
-            i += 1;
+/// The write that produced `value` (values are unique per run), if it took effect for sure.
+fn is_definite_write(op: &Op) -> bool {
+    matches!(
+        (&op.kind, &op.outcome),
+        (OpKind::Put { .. } | OpKind::Delete, Outcome::Done)
+            | (OpKind::Cas { .. }, Outcome::Swapped(true))
+    )
+}
+
+fn written_value(op: &Op) -> Option<&str> {
+    match &op.kind {
+        OpKind::Put { value } | OpKind::Cas { value, .. } => Some(value),
+        _ => None,
+    }
+}
+
+/// A fast, exact test for the most common violation, which the search would need very
+/// long to prove on a long history: a read that returns a value `v` although a later
+/// write completed before the read began: `write(v)` returned, then another write was
+/// invoked and returned, then the read was invoked and saw `v`. Written values are
+/// unique, so no other write could have restored `v`. Also a read of a value nobody
+/// wrote. Returns the failing operations.
+pub fn stale_read(ops: &[Op]) -> Option<Vec<Op>> {
+    // Definite writes sorted by invocation, with the earliest completion of any write
+    // invoked at or after each position.
+    let mut writes: Vec<&Op> = ops.iter().filter(|o| is_definite_write(o)).collect();
+    writes.sort_by_key(|o| o.invoke_ns);
+    let mut earliest_done_after: Vec<(u64, usize)> = vec![(u64::MAX, 0); writes.len() + 1];
+    for i in (0..writes.len()).rev() {
+        let done = writes
+            .get(i)
+            .and_then(|w| w.complete_ns)
+            .unwrap_or(u64::MAX);
+        let later = earliest_done_after
+            .get(i + 1)
+            .copied()
+            .unwrap_or((u64::MAX, 0));
+        if let Some(slot) = earliest_done_after.get_mut(i) {
+            *slot = if done < later.0 { (done, i) } else { later };
         }
     }
-    cur
+    let by_value: std::collections::HashMap<&str, &Op> = ops
+        .iter()
+        .filter_map(|o| written_value(o).map(|v| (v, o)))
+        .collect();
+    for read in ops {
+        let (Outcome::Read(Some(v)), Some(read_done)) = (&read.outcome, read.complete_ns) else {
+            continue;
+        };
+        let Some(w) = by_value.get(v.as_str()) else {
+            return Some(vec![read.clone()]);
+        };
+        if w.invoke_ns > read_done {
+            return Some(vec![read.clone(), (*w).clone()]);
+        }
+        let Some(w_done) = w.complete_ns else {
+            continue;
+        };
+        let first_after = writes.partition_point(|o| o.invoke_ns <= w_done);
+        if let Some(&(done, i)) = earliest_done_after.get(first_after) {
+            if done < read.invoke_ns {
+                if let Some(over) = writes.get(i) {
+                    return Some(vec![(*w).clone(), (*over).clone(), read.clone()]);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Operations that only observe the register (reads, failed compare-and-swaps): removing
+/// them from a linearizable history leaves it linearizable, so a failing history with
+/// fewer of them is still evidence of the same bug.
+fn observes_only(op: &Op) -> bool {
+    matches!(op.outcome, Outcome::Read(_) | Outcome::Swapped(false))
+}
+
+/// Shrinks a failing history to a small one that still fails, removing only operations
+/// that observe (see [`observes_only`]), in halving chunks (delta debugging), within
+/// `MAX_SHRINK_CHECKS` checks of `MAX_SHRINK_STEPS` steps each.
+pub fn shrink(ops: &[Op]) -> Vec<Op> {
+    let mut cur: Vec<Op> = ops.to_vec();
+    let mut checks = 0usize;
+    let mut chunk = cur
+        .iter()
+        .filter(|o| observes_only(o))
+        .count()
+        .div_ceil(2)
+        .max(1);
+    loop {
+        let mut removed_any = false;
+        let mut start = 0usize;
+        loop {
+            // The `chunk` observing operations from the `start`-th one on.
+            let positions: Vec<usize> = cur
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| observes_only(o))
+                .map(|(i, _)| i)
+                .skip(start)
+                .take(chunk)
+                .collect();
+            if positions.is_empty() || checks >= MAX_SHRINK_CHECKS {
+                break;
+            }
+            checks += 1;
+            let candidate: Vec<Op> = cur
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| positions.binary_search(i).is_err())
+                .map(|(_, o)| o.clone())
+                .collect();
+            if check_key_within(&candidate, MAX_SHRINK_STEPS) == Verdict::Violation {
+                cur = candidate;
+                removed_any = true;
+            } else {
+                start += chunk;
+            }
+        }
+        if checks >= MAX_SHRINK_CHECKS || (chunk == 1 && !removed_any) {
+            return cur;
+        }
+        chunk = chunk.div_ceil(2).max(1);
+    }
 }
 
 #[cfg(test)]
@@ -296,7 +519,7 @@ mod tests {
             cas(3, "a", "c", 21, 30, true),
         ];
         assert_eq!(check_key(&h), Verdict::Violation);
-        // Shrinking keeps a failing core.
+        // Shrinking keeps a failing core: the two writes and the stale read.
         let mut h = vec![put(1, "a", 0, 10), put(2, "b", 11, 20)];
         for i in 0..10 {
             h.push(get(10 + i, Some("b"), 21 + i * 10, 25 + i * 10));
@@ -304,6 +527,60 @@ mod tests {
         h.push(get(99, Some("a"), 500, 510));
         let small = shrink(&h);
         assert_eq!(check_key(&small), Verdict::Violation);
-        assert!(small.len() <= 3, "{small:?}");
+        assert_eq!(
+            small.iter().map(|o| o.id).collect::<Vec<_>>(),
+            vec![1, 2, 99]
+        );
+    }
+
+    /// A long history with heavy overlap, made by a real register (each operation takes
+    /// effect at a point inside its interval), passes quickly; the same history with one
+    /// read made stale fails.
+    #[test]
+    fn long_overlapping_histories() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mut state: Option<String> = None;
+        let mut h = Vec::new();
+        for i in 0..3000u64 {
+            let at = i * 100;
+            let (a, b) = (
+                at - rng.gen_range(0..at.min(800) + 1),
+                at + rng.gen_range(0..800),
+            );
+            let o = match rng.gen_range(0..100) {
+                0..=39 => {
+                    let v = format!("v{i}");
+                    state = Some(v.clone());
+                    put(i, &v, a, b)
+                }
+                40..=98 => get(i, state.as_deref(), a, b),
+                _ => {
+                    state = None;
+                    op(
+                        i,
+                        OpKind::Delete,
+                        (a, None),
+                        Outcome::Unknown("lost".into()),
+                    )
+                }
+            };
+            h.push(o);
+        }
+        assert_eq!(check_key(&h), Verdict::Linearizable);
+        // A read well after a completed write returns a value from before it: the
+        // search alone would take very long to prove it; the stale-read test finds it
+        // and gives the three operations that show it.
+        let stale = h
+            .iter()
+            .position(|o| o.id > 2000 && matches!(&o.outcome, Outcome::Read(Some(_))))
+            .unwrap();
+        h[stale].outcome = Outcome::Read(Some("v1".into()));
+        let found = check(&h);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].verdict, Verdict::Violation);
+        let small = &found[0].evidence;
+        assert_eq!(small.len(), 3, "{small:?}");
+        assert_eq!(check_key(small), Verdict::Violation);
     }
 }

@@ -530,22 +530,21 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
 
     // Linearizability (durability included: the final reads must agree with every
     // acknowledged write).
-    for (key, verdict) in checker::check(&history) {
-        let ops: Vec<Op> = history.iter().filter(|o| o.key == key).cloned().collect();
-        match verdict {
+    for finding in checker::check(&history) {
+        let key = &finding.key;
+        match finding.verdict {
             Verdict::Violation => {
-                let small = checker::shrink(&ops);
                 let path = cfg
                     .dir
                     .join(format!("violation-{}.jsonl", key.replace('/', "_")));
                 let mut f = std::fs::File::create(&path)?;
-                for op in &small {
+                for op in &finding.evidence {
                     serde_json::to_writer(&mut f, op).map_err(|e| Error::io(e.to_string()))?;
                     f.write_all(b"\n")?;
                 }
                 report.anomalies.push(format!(
                     "key {key}: not linearizable; minimal history ({} ops) in {}",
-                    small.len(),
+                    finding.evidence.len(),
                     path.display()
                 ));
             }

@@ -127,20 +127,23 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Decodes one postcard value that must fill `body` exactly: trailing bytes are corruption.
+pub fn decode_exact<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T> {
+    let (value, rest) = postcard::take_from_bytes(body)
+        .map_err(|e| Error::corrupt(format!("{what}: undecodable record: {e}")))?;
+    if !rest.is_empty() {
+        return Err(Error::corrupt(format!(
+            "{what}: {} trailing bytes after record",
+            rest.len()
+        )));
+    }
+    Ok(value)
+}
+
 /// Decodes a record written by [`encode`], refusing unknown versions and trailing garbage.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     match bytes.split_first() {
-        Some((&RECORD_FORMAT_V1, body)) => {
-            let (value, rest) = postcard::take_from_bytes(body)
-                .map_err(|e| Error::corrupt(format!("{what}: undecodable record: {e}")))?;
-            if !rest.is_empty() {
-                return Err(Error::corrupt(format!(
-                    "{what}: {} trailing bytes after record",
-                    rest.len()
-                )));
-            }
-            Ok(value)
-        }
+        Some((&RECORD_FORMAT_V1, body)) => decode_exact(body, what),
         Some((v, _)) => Err(Error::corrupt(format!(
             "{what}: unknown record format version {v}"
         ))),
@@ -151,16 +154,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
 /// Decodes a record written by [`encode`] into a type that borrows from `bytes`.
 pub fn decode_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8], what: &str) -> Result<T> {
     match bytes.split_first() {
-        Some((&RECORD_FORMAT_V1, body)) => {
-            let (value, rest) = postcard::take_from_bytes(body)
-                .map_err(|e| Error::corrupt(format!("{what}: undecodable record: {e}")))?;
-            if !rest.is_empty() {
-                return Err(Error::corrupt(format!(
-                    "{what}: trailing bytes after record"
-                )));
-            }
-            Ok(value)
-        }
+        Some((&RECORD_FORMAT_V1, body)) => decode_exact(body, what),
         Some((v, _)) => Err(Error::corrupt(format!(
             "{what}: unknown record format version {v}"
         ))),
