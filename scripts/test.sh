@@ -1,6 +1,7 @@
 #!/bin/bash
 # The whole test suite: formatting, lints, unit and integration tests (multi-node,
-# storage conformance, fault cases), and the shell tests against real mounts.
+# storage conformance, fault cases), the shell tests against real mounts, and the
+# bounded robustness profile (faults injected into a real cluster, histories checked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +16,6 @@ if [ -x integration/run.sh ]; then
   cargo build --locked
   integration/run.sh target/debug/aspen
 fi
+echo "== robustness (bounded profile: kill, pause, partition, full restart; ~2 minutes)"
+scripts/robustness.sh ci
 echo "== all tests passed"
