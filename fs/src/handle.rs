@@ -225,7 +225,19 @@ impl FileHandle {
     }
 
     /// Truncates or zero-extends the buffer to `size` and marks it dirty.
-    pub(crate) fn truncate(&self, size: u64, max_len: u64, budget: &Budget) -> Result<(), Errno> {
+    /// Truncates the buffer to `size`. `own`: the truncation is this handle's
+    /// (ftruncate(fd)), to be committed with it. Otherwise another party truncated the
+    /// file (a truncate by path, committed already, or another open with O_TRUNC, which
+    /// its own handle commits): the buffer follows, and stays dirty only if it holds
+    /// writes of its own that survive (below `size`); a clean buffer stays clean, so its
+    /// close never stores stale or emptied contents over the other party's.
+    pub(crate) fn truncate(
+        &self,
+        size: u64,
+        max_len: u64,
+        budget: &Budget,
+        own: bool,
+    ) -> Result<(), Errno> {
         if size > max_len {
             return Err(Errno::EFBIG);
         }
@@ -243,7 +255,7 @@ impl FileHandle {
             budget.uncharge((old_len - size) as u64);
         }
         st.data.resize(size, 0);
-        st.dirty = true;
+        st.dirty = own || (st.dirty && size > 0);
         st.gen = st.gen.wrapping_add(1);
         st.failed = false;
         st.mtime = SystemTime::now();
@@ -618,7 +630,7 @@ mod tests {
         assert_eq!(h.write(999, b"zz", 1000, &t.budget), Err(Errno::EFBIG));
         assert_eq!(h.write(0, &[0; 200], 1000, &t.budget), Err(Errno::ENOSPC));
         assert_eq!(t.budget.used(), 7);
-        h.truncate(2, 1000, &t.budget).unwrap();
+        h.truncate(2, 1000, &t.budget, true).unwrap();
         assert_eq!(t.budget.used(), 2);
         assert_eq!(h.dirty_view().unwrap().map(|v| v.size), Some(2));
         let fa = t
@@ -676,7 +688,7 @@ mod tests {
         assert!(h.failed().unwrap());
         assert_eq!(h.begin_commit().err(), Some(Errno::EROFS));
         assert_eq!(h.write(0, b"x", 10, &t.budget), Err(Errno::EROFS));
-        assert_eq!(h.truncate(0, 10, &t.budget), Err(Errno::EROFS));
+        assert_eq!(h.truncate(0, 10, &t.budget, true), Err(Errno::EROFS));
 
         // A write makes the first flush count; a stored create commits normally after.
         let fh = t.open_created(4, true, false).unwrap();

@@ -186,7 +186,9 @@ impl Drop for MountHandle {
 
 fn fuser_config(cfg: &MountConfig) -> Config {
     let mut options = vec![
-        MountOption::FSName(cfg.fsname.clone()),
+        // fusermount splits its options at commas; a source listing several endpoints
+        // keeps its meaning with semicolons there.
+        MountOption::FSName(cfg.fsname.replace(',', ";")),
         MountOption::Subtype(cfg.subtype.clone()),
         MountOption::NoDev,
         MountOption::NoSuid,

@@ -239,3 +239,45 @@ fn parallel_writers() {
     }
     assert_eq!(fs::read_dir(f.kv("par")).unwrap().count(), 100);
 }
+
+/// Two writers of one file, as on a local file system: another open with O_TRUNC (or a
+/// truncate by path) empties the file, and a writer that has written nothing since never
+/// stores stale or empty contents over what came after. Found by the robustness
+/// harness's two-mount workload: a file read back empty after its writer's close.
+#[test]
+fn truncation_by_another_party_leaves_clean_writers_clean() {
+    let Some(f) = Fixture::new() else { return };
+    let w = || {
+        let mut o = OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        o
+    };
+    // A created file opened again with O_TRUNC: the second writer's data is the file.
+    let first = w().open(f.kv("d")).unwrap();
+    let mut second = w().open(f.kv("d")).unwrap();
+    second.write_all(b"GG").unwrap();
+    drop(second);
+    assert_eq!(fs::read(f.kv("d")).unwrap(), b"GG");
+    assert_eq!(f.value("d").unwrap(), b"GG");
+    drop(first);
+    assert_eq!(f.value("d").unwrap(), b"GG");
+    // A writer with unstored writes, then O_TRUNC elsewhere: its writes were erased.
+    let mut first = OpenOptions::new().write(true).open(f.kv("d")).unwrap();
+    first.write_all(b"XX").unwrap();
+    let mut second = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(f.kv("d"))
+        .unwrap();
+    second.write_all(b"YYY").unwrap();
+    drop(second);
+    drop(first);
+    assert_eq!(f.value("d").unwrap(), b"YYY");
+    // A truncate by path keeps what a writer wrote below the new size.
+    let mut first = OpenOptions::new().write(true).open(f.kv("d")).unwrap();
+    first.write_all(b"ZZ").unwrap();
+    let rc = unsafe { libc::truncate(cstr(&f.kv("d")).as_ptr(), 1) };
+    check(rc.into()).unwrap();
+    drop(first);
+    assert_eq!(f.value("d").unwrap(), b"Z");
+}

@@ -210,7 +210,15 @@ async fn mount_remote(args: &HelperArgs, ready: impl FnOnce(Result<()>)) -> Resu
     let prepared = async {
         let opts = MountOptions::parse(&args.options, args.sloppy)?;
         let token = token_for(&opts)?;
-        let client = Arc::new(Client::new(vec![args.source.clone()], token)?);
+        // `HOST:PORT[,HOST:PORT...]`: the mount fails over between the endpoints.
+        let endpoints: Vec<String> = args
+            .source
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_string)
+            .collect();
+        let client = Arc::new(Client::new(endpoints, token)?);
         client.status().await.map_err(|e| {
             Error::new(
                 e.kind,

@@ -29,8 +29,10 @@ type State = Option<String>;
 /// Applies `op` to `state`: the next state, if the recorded outcome is possible.
 fn step(state: &State, op: &Op) -> Option<State> {
     match (&op.kind, &op.outcome) {
-        (OpKind::Put { value }, Outcome::Done | Outcome::Unknown(_)) => Some(Some(value.clone())),
-        (OpKind::Delete, Outcome::Done | Outcome::Unknown(_)) => Some(None),
+        (OpKind::Put { value }, Outcome::Done | Outcome::Unknown(_) | Outcome::MayHappen) => {
+            Some(Some(value.clone()))
+        }
+        (OpKind::Delete, Outcome::Done | Outcome::Unknown(_) | Outcome::MayHappen) => Some(None),
         (OpKind::Get, Outcome::Read(v)) => (v == state).then(|| state.clone()),
         (OpKind::Get, Outcome::Unknown(_)) => Some(state.clone()),
         (OpKind::Cas { expect, value }, Outcome::Swapped(true)) => {
@@ -73,7 +75,8 @@ impl Events {
         for (i, o) in ops.iter().enumerate() {
             order.push((o.invoke_ns, false, i, true));
             // An operation of unknown outcome never returns: it need not be linearized.
-            if let Some(t) = o.complete_ns {
+            // Nor need one that may not happen (its deadline is checked on its own).
+            if let (Some(t), false) = (o.complete_ns, o.outcome == Outcome::MayHappen) {
                 order.push((t, true, i, false));
             }
         }
@@ -165,17 +168,36 @@ impl Events {
 /// Checks one key's operations (all on the same key), starting from an absent key,
 /// within `max_steps` search steps.
 pub fn check_key_within(ops: &[Op], max_steps: u64) -> Verdict {
-    // Reads of unknown outcome have no effect and constrain nothing.
+    // Reads of unknown outcome have no effect and constrain nothing. An operation that
+    // may happen matters only to a read that saw its value while it was in flight (once
+    // it completes, its partner write has taken effect after it); dropping the others
+    // keeps the search small.
+    let seen_in_flight = |m: &Op| {
+        let value = written_value(m);
+        ops.iter().any(|r| {
+            matches!(&r.outcome, Outcome::Read(v) if v.as_deref() == value)
+                && r.invoke_ns <= m.complete_ns.unwrap_or(u64::MAX)
+                && r.complete_ns.unwrap_or(u64::MAX) >= m.invoke_ns
+        })
+    };
     let ops: Vec<&Op> = ops
         .iter()
         .filter(|o| !(o.is_read() && matches!(o.outcome, Outcome::Unknown(_))))
+        .filter(|o| o.outcome != Outcome::MayHappen || seen_in_flight(o))
         .collect();
     let mut ev = Events::new(&ops);
-    let mut returns_left = ops.iter().filter(|o| o.complete_ns.is_some()).count();
+    let mut returns_left = ev.ret.iter().filter(|r| r.is_some()).count();
+    let index_of: std::collections::HashMap<u64, usize> =
+        ops.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+    let is_set =
+        |bits: &[u64], i: usize| bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0);
+    // The latest invocation among linearized operations: an operation that may happen
+    // must take effect before anything invoked after its completion.
+    let mut max_invoke = 0u64;
     let mut linearized = vec![0u64; ops.len().div_ceil(64)];
     let mut state: State = None;
-    // Calls linearized so far, with the state before each.
-    let mut stack: Vec<(usize, State)> = Vec::new();
+    // Calls linearized so far, with the state and the latest invocation before each.
+    let mut stack: Vec<(usize, State, u64)> = Vec::new();
     let mut seen: HashSet<(Vec<u64>, State)> = HashSet::new();
     let mut cursor = ev.first();
     let mut steps = 0u64;
@@ -195,14 +217,27 @@ pub fn check_key_within(ops: &[Op], max_steps: u64) -> Verdict {
             return Verdict::Unknown;
         };
         if is_call {
-            let next_state = ops.get(i).and_then(|op| step(&state, op));
+            let allowed = ops.get(i).is_some_and(|op| {
+                let in_time = op.outcome != Outcome::MayHappen
+                    || op.complete_ns.is_some_and(|t| t >= max_invoke);
+                let partner_done = op
+                    .before
+                    .and_then(|id| index_of.get(&id))
+                    .is_some_and(|&p| is_set(&linearized, p));
+                in_time && !partner_done
+            });
+            let next_state = ops
+                .get(i)
+                .filter(|_| allowed)
+                .and_then(|op| step(&state, op));
             if let Some(next_state) = next_state {
                 let mut lin = linearized.clone();
                 if let Some(w) = lin.get_mut(i / 64) {
                     *w |= 1 << (i % 64);
                 }
                 if seen.insert((lin.clone(), next_state.clone())) {
-                    stack.push((e, std::mem::replace(&mut state, next_state)));
+                    stack.push((e, std::mem::replace(&mut state, next_state), max_invoke));
+                    max_invoke = max_invoke.max(ops.get(i).map_or(0, |o| o.invoke_ns));
                     linearized = lin;
                     if ev.ret.get(e).copied().flatten().is_some() {
                         returns_left -= 1;
@@ -215,7 +250,7 @@ pub fn check_key_within(ops: &[Op], max_steps: u64) -> Verdict {
             cursor = ev.next.get(e).copied().flatten();
         } else {
             // A return whose call is not linearized yet: undo the last choice.
-            let Some((call, before)) = stack.pop() else {
+            let Some((call, before, invoke_before)) = stack.pop() else {
                 return Verdict::Violation;
             };
             let Some(&ci) = ev.op.get(call) else {
@@ -228,6 +263,7 @@ pub fn check_key_within(ops: &[Op], max_steps: u64) -> Verdict {
                 returns_left += 1;
             }
             state = before;
+            max_invoke = invoke_before;
             ev.unlift(call);
             cursor = ev.next.get(call).copied().flatten();
         }
@@ -316,16 +352,24 @@ pub fn stale_read(ops: &[Op]) -> Option<Vec<Op>> {
             *slot = if done < later.0 { (done, i) } else { later };
         }
     }
-    let by_value: std::collections::HashMap<&str, &Op> = ops
-        .iter()
-        .filter_map(|o| written_value(o).map(|v| (v, o)))
-        .collect();
+    // Values written by exactly one operation (the empty file is written by many).
+    let mut by_value: std::collections::HashMap<&str, Option<&Op>> = Default::default();
+    for o in ops {
+        if let Some(v) = written_value(o) {
+            by_value
+                .entry(v)
+                .and_modify(|w| *w = None)
+                .or_insert(Some(o));
+        }
+    }
     for read in ops {
         let (Outcome::Read(Some(v)), Some(read_done)) = (&read.outcome, read.complete_ns) else {
             continue;
         };
-        let Some(w) = by_value.get(v.as_str()) else {
-            return Some(vec![read.clone()]);
+        let w = match by_value.get(v.as_str()) {
+            None => return Some(vec![read.clone()]),
+            Some(None) => continue,
+            Some(Some(w)) => w,
         };
         if w.invoke_ns > read_done {
             return Some(vec![read.clone(), (*w).clone()]);
@@ -414,6 +458,7 @@ mod tests {
             invoke_ns: t.0,
             complete_ns: t.1,
             outcome,
+            before: None,
         }
     }
     fn put(id: u64, v: &str, a: u64, b: u64) -> Op {
@@ -582,5 +627,45 @@ mod tests {
         let small = &found[0].evidence;
         assert_eq!(small.len(), 3, "{small:?}");
         assert_eq!(check_key(small), Verdict::Violation);
+    }
+
+    /// A whole-file write may expose the empty file inside its interval, before its own
+    /// value, and at no other time.
+    #[test]
+    fn empty_file_during_a_write() {
+        let write = |id, v: &str, a, b| {
+            let w = put(id, v, a, b);
+            let mut empty = op(
+                id + 1000,
+                OpKind::Put {
+                    value: String::new(),
+                },
+                (a, Some(b)),
+                Outcome::MayHappen,
+            );
+            empty.before = Some(id);
+            vec![w, empty]
+        };
+        let mut h = vec![put(1, "a", 0, 10)];
+        h.extend(write(2, "b", 20, 40));
+        h.push(get(3, Some(""), 25, 30));
+        h.push(get(4, Some("b"), 41, 45));
+        assert_eq!(check_key(&h), Verdict::Linearizable);
+        // Never after the write completed...
+        let mut late = h.clone();
+        late.push(get(5, Some(""), 50, 60));
+        assert_eq!(check_key(&late), Verdict::Violation);
+        // ...nor after the write's own value, inside its interval.
+        let mut after = vec![put(1, "a", 0, 10)];
+        after.extend(write(2, "b", 20, 40));
+        after.push(get(3, Some("b"), 21, 24));
+        after.push(get(4, Some(""), 30, 35));
+        assert_eq!(check_key(&after), Verdict::Violation);
+        // And it may not happen at all.
+        let mut none = vec![put(1, "a", 0, 10)];
+        none.extend(write(2, "b", 20, 40));
+        none.push(get(3, Some("a"), 21, 24));
+        none.push(get(4, Some("b"), 41, 45));
+        assert_eq!(check_key(&none), Verdict::Linearizable);
     }
 }

@@ -121,6 +121,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// The client token file the nodes accept.
+    pub fn token_file(&self) -> &Path {
+        &self.token_file
+    }
+
     pub fn is_up(&self, i: usize) -> bool {
         self.nodes.get(i).is_some_and(|n| n.child.is_some())
     }

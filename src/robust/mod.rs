@@ -6,6 +6,7 @@
 
 pub mod checker;
 pub mod cluster;
+pub mod fs_load;
 pub mod history;
 pub mod proxy;
 pub mod run;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,8 @@ use crate::kv::{Command, DeleteMode, EventKind, PutCondition, PutOp, ReadQuery, 
 use crate::net::proto::Consistency;
 use crate::robust::checker::{self, Verdict};
 use crate::robust::cluster::Cluster;
-use crate::robust::history::{Op, OpKind, Outcome};
+use crate::robust::fs_load;
+use crate::robust::history::{OpKind, Outcome, Recorder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -29,14 +30,17 @@ pub enum Scenario {
     Partition,
     /// Every node killed at once, then all restarted.
     FullRestart,
+    /// The file-system workload through two mounts, with kills, pauses and partitions.
+    Fs,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Kill,
         Scenario::Pause,
         Scenario::Partition,
         Scenario::FullRestart,
+        Scenario::Fs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +49,7 @@ impl Scenario {
             Scenario::Pause => "pause",
             Scenario::Partition => "partition",
             Scenario::FullRestart => "full-restart",
+            Scenario::Fs => "fs",
         }
     }
 
@@ -78,6 +83,8 @@ pub struct RunReport {
 /// One planned fault: at `at`, do `what` for `hold`.
 #[derive(Debug, Clone)]
 struct Planned {
+    /// Kill, Pause, Partition or FullRestart.
+    kind: Scenario,
     at: Duration,
     hold: Duration,
     /// Hit the leader (resolved when the fault starts) rather than a random node.
@@ -90,13 +97,21 @@ fn plan(cfg: &RunConfig) -> Vec<Planned> {
     let mut out = Vec::new();
     let mut t = Duration::from_millis(rng.gen_range(1000..2500));
     while t + Duration::from_secs(3) < cfg.duration {
-        let hold = Duration::from_millis(match cfg.scenario {
-            Scenario::Kill => rng.gen_range(300..2500),
+        let kind = match cfg.scenario {
+            Scenario::Fs => [Scenario::Kill, Scenario::Pause, Scenario::Partition]
+                .get(rng.gen_range(0..3))
+                .copied()
+                .unwrap_or(Scenario::Kill),
+            s => s,
+        };
+        let hold = Duration::from_millis(match kind {
+            Scenario::Kill | Scenario::Fs => rng.gen_range(300..2500),
             Scenario::Pause => rng.gen_range(2500..4500),
             Scenario::Partition => rng.gen_range(2000..5000),
             Scenario::FullRestart => rng.gen_range(200..1500),
         });
         out.push(Planned {
+            kind,
             at: t,
             hold,
             leader: rng.gen_bool(0.6),
@@ -107,42 +122,8 @@ fn plan(cfg: &RunConfig) -> Vec<Planned> {
     out
 }
 
-struct Recorder {
-    start: Instant,
-    next_id: AtomicU64,
-    ops: Mutex<Vec<Op>>,
-}
-
-impl Recorder {
-    fn now(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    fn record(
-        &self,
-        client: u64,
-        key: &str,
-        kind: OpKind,
-        invoke_ns: u64,
-        outcome: Outcome,
-    ) -> bool {
-        let unknown = matches!(outcome, Outcome::Unknown(_));
-        let complete_ns = (!matches!(outcome, Outcome::Unknown(_))).then(|| self.now());
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut ops) = self.ops.lock() {
-            ops.push(Op {
-                id,
-                client,
-                key: key.to_string(),
-                kind,
-                invoke_ns,
-                complete_ns,
-                outcome,
-            });
-        }
-        unknown
-    }
-}
+/// File-system worker threads on each mount.
+const FS_WORKERS_PER_MOUNT: usize = 3;
 
 /// Bounded wait for one client call, so a partitioned client never blocks the run.
 const OP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -339,7 +320,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
             schedule,
             "plan at {:?}: {} {} for {:?}",
             p.at,
-            cfg.scenario.name(),
+            p.kind.name(),
             if p.leader {
                 "leader".to_string()
             } else {
@@ -357,11 +338,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         .wait_healthy(Duration::from_secs(60))
         .await?;
 
-    let rec = Arc::new(Recorder {
-        start: Instant::now(),
-        next_id: AtomicU64::new(1),
-        ops: Mutex::new(Vec::new()),
-    });
+    let rec = Arc::new(Recorder::default());
     let stop = Arc::new(AtomicBool::new(false));
     let keys: Vec<String> = (0..cfg.keys).map(|k| format!("r/k{k}")).collect();
 
@@ -412,6 +389,41 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         }));
     }
 
+    // The file-system workload: two mounts, each preferring another node.
+    let fs_keys: Vec<String> = (0..cfg.keys)
+        .map(|k| format!("{}/f{k}", fs_load::FS_DIR))
+        .collect();
+    let mut mounts = None;
+    let mut fs_workers = Vec::new();
+    if cfg.scenario == Scenario::Fs {
+        let (sources, token_file) = {
+            let c = cluster.lock().await;
+            let publics: Vec<String> = c.nodes.iter().map(|n| n.public.clone()).collect();
+            let rotated = |by: usize| {
+                (0..publics.len())
+                    .filter_map(|i| publics.get((i + by) % publics.len()).cloned())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            (vec![rotated(0), rotated(1)], c.token_file().to_path_buf())
+        };
+        let m = fs_load::Mounts::start(&cfg.aspen, &sources, &token_file, &cfg.dir)?;
+        let dirs = m.dirs();
+        if let Some(d) = dirs.first() {
+            std::fs::create_dir_all(d.join("kv").join(fs_load::FS_DIR))?;
+        }
+        fs_workers = fs_load::start_workers(
+            &dirs,
+            FS_WORKERS_PER_MOUNT,
+            100,
+            &fs_keys,
+            &rec,
+            &stop,
+            cfg.seed,
+        );
+        mounts = Some(m);
+    }
+
     // Faults.
     let mut faults = 0usize;
     let start = Instant::now();
@@ -426,8 +438,8 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
             p.node
         };
         let t = start.elapsed();
-        match cfg.scenario {
-            Scenario::Kill => c.kill(target),
+        match p.kind {
+            Scenario::Kill | Scenario::Fs => c.kill(target),
             Scenario::Pause => c.pause(target, true),
             Scenario::Partition => {
                 let others: Vec<u64> = c
@@ -449,14 +461,14 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         writeln!(
             schedule,
             "at {t:?}: {} node {} (leader: {})",
-            cfg.scenario.name(),
+            p.kind.name(),
             target + 1,
             p.leader
         )?;
         tokio::time::sleep(p.hold).await;
         let mut c = cluster.lock().await;
-        match cfg.scenario {
-            Scenario::Kill => c.restart(target)?,
+        match p.kind {
+            Scenario::Kill | Scenario::Fs => c.restart(target)?,
             Scenario::Pause => c.pause(target, false),
             Scenario::Partition => c.links.heal(),
             Scenario::FullRestart => {
@@ -474,6 +486,9 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
     for w in workers {
         let _ = w.await;
     }
+    for w in fs_workers {
+        let _ = tokio::task::spawn_blocking(move || w.join()).await;
+    }
 
     // Recovery, then read every key back (recorded like any read).
     {
@@ -486,7 +501,11 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         c.wait_healthy(Duration::from_secs(120)).await?;
     }
     let reader = cluster.lock().await.client()?;
-    for k in &keys {
+    // Every key read back after recovery; a read that fails now is an anomaly (the
+    // cluster is healthy, so nothing excuses it).
+    let mut final_errors = Vec::new();
+    let fs_finals = if mounts.is_some() { &fs_keys[..] } else { &[] };
+    for k in keys.iter().chain(fs_finals) {
         let t0 = rec.now();
         let r = reader
             .read(ReadQuery::Get { key: k.clone() }, Consistency::Linearizable)
@@ -498,7 +517,29 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
             Ok(_) => Outcome::Unknown("unexpected".into()),
             Err(e) => Outcome::Unknown(e.message),
         };
+        if let Outcome::Unknown(e) = &outcome {
+            final_errors.push(format!("final read of {k} failed: {e}"));
+        }
         let _ = rec.record(0, k, OpKind::Get, t0, outcome);
+    }
+    // And through each mount: after the faults, no mount may serve a stale file.
+    if let Some(m) = &mounts {
+        for (i, dir) in m.dirs().into_iter().enumerate() {
+            for k in &fs_keys {
+                let path = dir.join("kv").join(k);
+                let t0 = rec.now();
+                let outcome = tokio::task::spawn_blocking(move || fs_load::read_outcome(&path))
+                    .await
+                    .unwrap_or_else(|e| Outcome::Unknown(e.to_string()));
+                if let Outcome::Unknown(e) = &outcome {
+                    final_errors.push(format!(
+                        "final read of {k} through mount {} failed: {e}",
+                        i + 1
+                    ));
+                }
+                let _ = rec.record(90 + i as u64, k, OpKind::Get, t0, outcome);
+            }
+        }
     }
     let final_revision = match reader
         .read(ReadQuery::Revision, Consistency::Linearizable)
@@ -518,7 +559,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         ops_ok: history.iter().filter(|o| o.complete_ns.is_some()).count(),
         ops_unknown: history.iter().filter(|o| o.complete_ns.is_none()).count(),
         faults,
-        anomalies: Vec::new(),
+        anomalies: final_errors,
     };
     let mut hist_file =
         std::io::BufWriter::new(std::fs::File::create(cfg.dir.join("history.jsonl"))?);
@@ -575,6 +616,9 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
     }
     for w in watchers {
         w.abort();
+    }
+    if let Some(mut m) = mounts {
+        m.stop();
     }
     cluster.lock().await.stop_all();
 

@@ -192,22 +192,26 @@ impl AspenFs {
         } else {
             Vec::new()
         };
+        // ftruncate(fd) through a writer: that handle commits the new size.
+        let via = match s.fh.map(|fh| self.handles.file(fh)) {
+            Some(Ok(h)) => Some(h),
+            _ => None,
+        };
+        let own_handle = |w: &std::sync::Arc<crate::handle::FileHandle>| {
+            via.as_ref().is_some_and(|h| std::sync::Arc::ptr_eq(h, w))
+        };
         if let Some(size) = s.size {
             if size > self.max_value() {
                 return Err(Errno::EFBIG);
             }
-            let via_handle = match s.fh.map(|fh| self.handles.file(fh)) {
-                Some(Ok(h)) => writers.iter().any(|w| std::sync::Arc::ptr_eq(&h, w)),
-                _ => false,
-            };
-            if !via_handle {
+            if !writers.iter().any(|w| own_handle(w)) {
                 change.size = Some(size);
             }
         }
         let truncate_writers = || -> OpResult<()> {
             if let Some(size) = s.size {
                 for w in &writers {
-                    w.truncate(size, self.max_value(), &self.handles.budget)?;
+                    w.truncate(size, self.max_value(), &self.handles.budget, own_handle(w))?;
                 }
             }
             Ok(())

@@ -91,15 +91,19 @@ impl AspenFs {
     }
 
     fn open_kv(&self, ino: u64, key: &str, acc: Access) -> OpResult<(u64, FopenFlags)> {
+        // The kernel found this inode in its cache, but the key is gone (removed
+        // elsewhere, the invalidation not yet here): ESTALE makes the kernel look the
+        // name up again and retry the open once, so `open(O_CREAT)` creates the file
+        // and a plain open gets ENOENT, as on a local file system.
         let (data, base) = if acc.truncate {
-            let a = self.stat_key(key)?.ok_or(Errno::ENOENT)?;
+            let a = self.stat_key(key)?.ok_or(Errno::ESTALE)?;
             (Vec::new(), a)
         } else {
             let e = self
                 .backend
                 .get(key)
                 .map_err(backend_errno)?
-                .ok_or(Errno::ENOENT)?;
+                .ok_or(Errno::ESTALE)?;
             (e.value, e.attr)
         };
         match base.kind {
@@ -115,7 +119,7 @@ impl AspenFs {
         if acc.truncate {
             // Like O_TRUNC on a local file: other writers of this inode see it too.
             for w in self.handles.writers(ino)? {
-                w.truncate(0, self.max_value(), &self.handles.budget)?;
+                w.truncate(0, self.max_value(), &self.handles.budget, false)?;
             }
         }
         let rev = base.mod_revision;
