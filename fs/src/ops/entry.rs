@@ -204,7 +204,7 @@ impl AspenFs {
             if size > self.max_value() {
                 return Err(Errno::EFBIG);
             }
-            if !writers.iter().any(|w| own_handle(w)) {
+            if !writers.iter().any(&own_handle) {
                 change.size = Some(size);
             }
         }
