@@ -414,6 +414,8 @@ pub(crate) struct Listed {
     pub attr: EntryAttr,
     /// A file created here and not stored yet (not from the backend).
     pub pending: bool,
+    /// [`crate::ops::AspenFs::commits`] when the backend was asked (see there).
+    pub commits: u64,
 }
 
 /// Listing state of an open directory: entries fetched but not yet returned, and

@@ -54,8 +54,6 @@ struct Node {
     permanent: bool,
     /// Attributes last seen from the backend.
     attr: Option<EntryAttr>,
-    /// `mod_revision` of the value the kernel page cache may hold for this inode.
-    data_rev: Option<u64>,
     /// Set while the node is a deferred create not yet stored.
     pending: Option<Pending>,
     /// Pending creates among the children, and the newest creation time among them
@@ -75,7 +73,6 @@ impl Node {
             open: 0,
             permanent,
             attr: None,
-            data_rev: None,
             pending: None,
             pending_children: 0,
             pending_newest_ns: i64::MIN,
@@ -559,17 +556,6 @@ impl InodeTable {
             n.attr = Some(attr.clone());
         }
         Ok(())
-    }
-
-    /// Records that the kernel page cache of `ino` may now hold revision `rev`
-    /// (`None`: unknown, do not keep the cache at the next open). Returns the
-    /// previous value.
-    pub(crate) fn swap_data_rev(&self, ino: u64, rev: Option<u64>) -> Result<Option<u64>, Errno> {
-        let mut g = self.write()?;
-        Ok(match g.nodes.get_mut(&ino) {
-            Some(n) => std::mem::replace(&mut n.data_rev, rev),
-            None => None,
-        })
     }
 }
 

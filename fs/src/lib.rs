@@ -226,6 +226,7 @@ pub fn mount(backend: Arc<dyn Backend>, dir: &Path, cfg: MountConfig) -> io::Res
     let changes = backend.subscribe();
     let fs = AspenFs::new(backend, inodes.clone(), settings);
     let handles = fs.handles.clone();
+    let kernel = fs.kernel.clone();
     let config = fuser_config(&cfg);
     let (session, root_mount) = match sysmount::mount_as_root(dir, &cfg)? {
         Some((fd, root_mount)) => {
@@ -242,6 +243,9 @@ pub fn mount(backend: Arc<dyn Backend>, dir: &Path, cfg: MountConfig) -> io::Res
         }
         None => (fuser::spawn_mount(fs, dir, &config)?, None),
     };
+    // invariant: set once, here, before any request can need it (until then opens
+    // simply skip the attribute refresh).
+    let _ = kernel.set(session.notifier());
     let notify = match notify::start(changes, inodes.clone(), session.notifier()) {
         Ok(n) => n,
         Err(e) => {

@@ -153,10 +153,7 @@ fn check(what: &str, r: std::io::Result<()>) {
     }
 }
 
-fn invalidate_known(k: &Known, inodes: &InodeTable, kernel: &Notifier) {
-    if let Err(e) = inodes.swap_data_rev(k.ino, None) {
-        tracing::warn!(errno = e.code(), "inode table unavailable to the notifier");
-    }
+fn invalidate_known(k: &Known, kernel: &Notifier) {
     if k.kind == FileType::Directory {
         // Attributes only. The name stays: invalidating a directory's dentry would
         // break getcwd(3) of processes inside it.
@@ -197,15 +194,12 @@ fn apply(change: &Change, inodes: &InodeTable, kernel: &Notifier) {
     };
     if change.deleted {
         let (_, name) = split_key(&change.key);
-        if let Err(e) = inodes.swap_data_rev(known.ino, None) {
-            tracing::warn!(errno = e.code(), "inode table unavailable to the notifier");
-        }
         check(
             "delete",
             kernel.delete(INodeNo(parent), INodeNo(known.ino), OsStr::new(name)),
         );
     } else {
-        invalidate_known(&known, inodes, kernel);
+        invalidate_known(&known, kernel);
     }
 }
 
@@ -232,7 +226,7 @@ fn sweep(inodes: &InodeTable, kernel: &Notifier, st: &NotifyState, why: &str) {
         kernel.inval_inode(INodeNo(Tree::Kv.ino()), -1, 0),
     );
     for k in &all {
-        invalidate_known(k, inodes, kernel);
+        invalidate_known(k, kernel);
     }
 }
 

@@ -316,3 +316,34 @@ fn parents_changed_elsewhere_are_refreshed() {
     settle(&b, 1, || fs::create_dir(a.kv("top")).unwrap());
     assert_eq!(dir_meta(&b.kv("")).2, kv0.2 + 1);
 }
+
+/// An open handle reads the revision it opened, whole, whatever the file's size became
+/// since: the kernel's one size per inode must not cut a handle's snapshot short, nor
+/// pad it with zeros. Found by the robustness harness (files read short while another
+/// node wrote them).
+#[test]
+fn open_handles_read_their_snapshot_whatever_the_size_now() {
+    let Some(f) = Fixture::new() else { return };
+    fs::write(f.kv("snap"), b"a-long-first-value").unwrap();
+    let mut reader = fs::File::open(f.kv("snap")).unwrap();
+    settle(&f, 1, || {
+        f.backend.external_put("snap", b"s").unwrap();
+    });
+    // The kernel learns the new size (1 byte) while the handle is open.
+    assert_eq!(fs::metadata(f.kv("snap")).unwrap().len(), 1);
+    assert_eq!(reader.metadata().unwrap().len(), 1);
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"a-long-first-value");
+    // And the other way round: a short snapshot is not padded to a longer size.
+    let mut reader = fs::File::open(f.kv("snap")).unwrap();
+    settle(&f, 1, || {
+        f.backend.external_put("snap", b"now-much-longer").unwrap();
+    });
+    assert_eq!(fs::metadata(f.kv("snap")).unwrap().len(), 15);
+    let mut got = Vec::new();
+    reader.read_to_end(&mut got).unwrap();
+    assert_eq!(got, b"s");
+    // A new open sees the new value (close-to-open).
+    assert_eq!(fs::read(f.kv("snap")).unwrap(), b"now-much-longer");
+}

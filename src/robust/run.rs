@@ -555,7 +555,11 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         .map(|o| o.clone())
         .map_err(|_| Error::internal("history lock"))?;
     let mut report = RunReport {
-        ops: history.len(),
+        // The empty-file companions of file writes are not operations of their own.
+        ops: history
+            .iter()
+            .filter(|o| o.outcome != Outcome::MayHappen)
+            .count(),
         ops_ok: history.iter().filter(|o| o.complete_ns.is_some()).count(),
         ops_unknown: history.iter().filter(|o| o.complete_ns.is_none()).count(),
         faults,

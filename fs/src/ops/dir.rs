@@ -191,6 +191,7 @@ impl AspenFs {
                         name,
                         attr,
                         pending: true,
+                        commits: 0,
                     })
                     .collect();
                 *st = DirState {
@@ -246,7 +247,13 @@ impl AspenFs {
                     return Err(err);
                 }
             }
-            let entry_ttl = if e.pending { Duration::ZERO } else { ttl };
+            // A pending file, or attributes read before a commit of this mount that
+            // may have changed them: the kernel must ask again.
+            let entry_ttl = if e.pending || e.commits != self.commits_done() {
+                Duration::ZERO
+            } else {
+                ttl
+            };
             if sink.add(&e.name, st.next + 1, &fa, entry_ttl) {
                 if counted {
                     self.inodes.forget(child, 1)?;
@@ -299,6 +306,7 @@ impl AspenFs {
 
     /// Appends the next page of children to `queue`.
     fn fetch_page(&self, st: &mut DirState, key: &str) -> OpResult<()> {
+        let commits = self.commits_done();
         let mut page = self
             .backend
             .list(key, st.fetch_after.as_deref(), READDIR_PAGE_ENTRIES)
@@ -325,6 +333,7 @@ impl AspenFs {
                     name,
                     attr: a,
                     pending: false,
+                    commits,
                 });
             } else {
                 tracing::warn!(dir = key, name, "backend listed an invalid name; skipped");

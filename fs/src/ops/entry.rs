@@ -62,6 +62,7 @@ impl AspenFs {
                     // Created here, not stored yet: the kernel must not cache it.
                     return Ok((self.pending_attr(ino, &a)?, Duration::ZERO));
                 }
+                let since = self.commits_done();
                 let a = self.stat_key(&key)?.ok_or(Errno::ENOENT)?;
                 let ino =
                     self.inodes
@@ -69,7 +70,10 @@ impl AspenFs {
                 let mut fa = attr::from_entry(ino, &a);
                 self.overlay_dirty(&mut fa)?;
                 self.overlay_pending_children(&mut fa)?;
-                Ok((fa, self.settings.entry_ttl))
+                Ok((
+                    fa,
+                    self.ttl_unless_committed(since, self.settings.entry_ttl),
+                ))
             }
             Place::In(Tree::Cluster, dir) if dir.is_empty() => {
                 if !self.backend.cluster_files().iter().any(|f| f == name) {
@@ -105,6 +109,7 @@ impl AspenFs {
                 if let Some((_, a)) = self.inodes.pending(ino)? {
                     return Ok((self.pending_attr(ino, &a)?, Duration::ZERO));
                 }
+                let since = self.commits_done();
                 let a = self.stat_key(&key)?.ok_or(Errno::ENOENT)?;
                 if self.inodes.kind(ino)? != Some(attr::file_type(a.kind)) {
                     // Replaced by an entry of another kind elsewhere: a new lookup
@@ -115,7 +120,7 @@ impl AspenFs {
                 let mut fa = attr::from_entry(ino, &a);
                 self.overlay_dirty(&mut fa)?;
                 self.overlay_pending_children(&mut fa)?;
-                Ok((fa, ttl))
+                Ok((fa, self.ttl_unless_committed(since, ttl)))
             }
             Place::In(Tree::Cluster, name) => Ok((self.cluster_attr(ino, &name)?, Duration::ZERO)),
             Place::In(_, _) => Err(Errno::ENOENT),

@@ -44,6 +44,14 @@ use crate::inode::Place;
 use crate::limits::MAX_COMMIT_ATTEMPTS;
 use crate::tree::{entry_name, Tree};
 
+/// Every handle on a `/kv` file reads its own snapshot (close-to-open), but the kernel
+/// has one page cache and one size per inode: reads through it would mix handles'
+/// revisions and writes, or stop at a size another revision set (found by the
+/// robustness harness: files read short, or as zeros, with concurrent readers and
+/// writers). So `/kv` files use direct I/O: every read is answered from the handle.
+/// Shared mmap still works where the kernel allows it (`FUSE_DIRECT_IO_ALLOW_MMAP`).
+const KV_OPEN_FLAGS: FopenFlags = FopenFlags::FOPEN_DIRECT_IO;
+
 /// The parts of open(2) flags that matter here.
 #[derive(Debug, Clone, Copy)]
 struct Access {
@@ -123,6 +131,20 @@ impl AspenFs {
             }
         }
         let rev = base.mod_revision;
+        // Close-to-open for the size too: the kernel reads no further than the size it
+        // holds, which may predate this revision (a change elsewhere whose invalidation
+        // is still on its way, or attributes read while a commit here completed). If
+        // the entry changed since this mount last described it, make the kernel's
+        // attributes stale now, so that reads ask for the current size. Attributes
+        // only (offset -1): no page lock is taken, so this cannot wait on a request.
+        let known = self.inodes.cached_attr(ino)?.map(|a| a.mod_revision);
+        if known != Some(rev) {
+            if let Some(kernel) = self.kernel.get() {
+                if let Err(e) = kernel.inval_inode(fuser::INodeNo(ino), -1, 0) {
+                    tracing::debug!(ino, error = %e, "attribute invalidation at open failed");
+                }
+            }
+        }
         self.inodes.set_cached_attr(ino, &base)?;
         let fh = self.handles.open_file(
             ino,
@@ -133,15 +155,7 @@ impl AspenFs {
             Some(base),
         )?;
         self.count_open(ino, fh)?;
-        // Keep the kernel page cache only if it holds exactly this revision.
-        let now_cached = if acc.truncate { None } else { Some(rev) };
-        let before = self.inodes.swap_data_rev(ino, now_cached)?;
-        let flags = if !acc.truncate && before == Some(rev) {
-            FopenFlags::FOPEN_KEEP_CACHE
-        } else {
-            FopenFlags::empty()
-        };
-        Ok((fh, flags))
+        Ok((fh, KV_OPEN_FLAGS))
     }
 
     fn count_open(&self, ino: u64, fh: u64) -> OpResult<()> {
@@ -183,11 +197,10 @@ impl AspenFs {
                 return Err(e);
             }
         };
-        self.inodes.swap_data_rev(ino, Some(a.mod_revision))?;
         Ok((
             attr::from_entry(ino, &a),
             fh,
-            FopenFlags::empty(),
+            KV_OPEN_FLAGS,
             self.settings.entry_ttl,
         ))
     }
@@ -265,7 +278,7 @@ impl AspenFs {
         Ok((
             attr::from_entry(ino, &pending),
             fh,
-            FopenFlags::empty(),
+            KV_OPEN_FLAGS,
             Duration::ZERO,
         ))
     }

@@ -97,6 +97,8 @@ impl Filesystem for AspenFs {
             InitFlags::FUSE_ATOMIC_O_TRUNC,
             // Lookups and listings in one directory may run in parallel.
             InitFlags::FUSE_PARALLEL_DIROPS,
+            // Files use direct I/O (see `KV_OPEN_FLAGS`); shared mmap of them too.
+            InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP,
         ];
         for flags in wanted {
             if let Err(missing) = config.add_capabilities(flags) {

@@ -43,6 +43,16 @@ pub(crate) struct AspenFs {
     max_value: AtomicU64,
     /// Timestamps of the synthesized directories.
     started: SystemTime,
+    /// Commits of file contents completed by this mount. Attributes read from the
+    /// backend while one completed may predate it, and the kernel cannot tell (it
+    /// discards stale replies only after its own writes, not after our commits at
+    /// close): such replies are given a zero TTL, so a reader never keeps a stale size
+    /// and reads a file short.
+    commits: AtomicU64,
+    /// The kernel's notification channel, set once the session exists. Request
+    /// handlers use it only for attribute-only invalidations, which take no lock the
+    /// kernel may hold while it waits for a request (see `open_kv`).
+    pub(crate) kernel: Arc<std::sync::OnceLock<fuser::Notifier>>,
 }
 
 /// The errno for a backend error; unexpected failures are logged.
@@ -70,6 +80,23 @@ impl AspenFs {
             settings,
             max_value: AtomicU64::new(0),
             started: SystemTime::now(),
+            commits: AtomicU64::new(0),
+            kernel: Arc::new(std::sync::OnceLock::new()),
+        }
+    }
+
+    /// See [`AspenFs::commits`].
+    pub(crate) fn commits_done(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
+    }
+
+    /// `ttl` for attributes read when [`AspenFs::commits_done`] was `since`, or zero if
+    /// a commit completed meanwhile.
+    pub(crate) fn ttl_unless_committed(&self, since: u64, ttl: Duration) -> Duration {
+        if self.commits_done() == since {
+            ttl
+        } else {
+            Duration::ZERO
         }
     }
 
@@ -236,11 +263,9 @@ impl AspenFs {
             self.store(h.ino, &c)
         };
         h.end_commit(&c, &result);
+        self.commits.fetch_add(1, Ordering::AcqRel);
         if let Ok(Some(a)) = &result {
             self.inodes.set_cached_attr(h.ino, a)?;
-            // The page cache holds what this mount wrote, which may differ from what
-            // was stored if several handles wrote: do not keep it at the next open.
-            self.inodes.swap_data_rev(h.ino, None)?;
         }
         result.map(|_| ())
     }
