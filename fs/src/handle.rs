@@ -228,9 +228,10 @@ impl FileHandle {
     /// Truncates the buffer to `size`. `own`: the truncation is this handle's
     /// (ftruncate(fd)), to be committed with it. Otherwise another party truncated the
     /// file (a truncate by path, committed already, or another open with O_TRUNC, which
-    /// its own handle commits): the buffer follows, and stays dirty only if it holds
-    /// writes of its own that survive (below `size`); a clean buffer stays clean, so its
-    /// close never stores stale or emptied contents over the other party's.
+    /// its own handle commits; both store dirty writers first): the buffer follows, and
+    /// stays dirty only if it holds writes of its own that survive (below `size`); a
+    /// clean buffer stays clean, so its close never stores stale or emptied contents
+    /// over the other party's.
     pub(crate) fn truncate(
         &self,
         size: u64,

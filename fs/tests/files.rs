@@ -261,7 +261,9 @@ fn truncation_by_another_party_leaves_clean_writers_clean() {
     assert_eq!(f.value("d").unwrap(), b"GG");
     drop(first);
     assert_eq!(f.value("d").unwrap(), b"GG");
-    // A writer with unstored writes, then O_TRUNC elsewhere: its writes were erased.
+    // A writer with unstored writes, then O_TRUNC elsewhere: its writes are stored
+    // before the truncation (they were in the file), then erased by it.
+    let version = f.attr("d").version;
     let mut first = OpenOptions::new().write(true).open(f.kv("d")).unwrap();
     first.write_all(b"XX").unwrap();
     let mut second = OpenOptions::new()
@@ -269,10 +271,12 @@ fn truncation_by_another_party_leaves_clean_writers_clean() {
         .truncate(true)
         .open(f.kv("d"))
         .unwrap();
+    assert_eq!(f.value("d").unwrap(), b"XX");
     second.write_all(b"YYY").unwrap();
     drop(second);
     drop(first);
     assert_eq!(f.value("d").unwrap(), b"YYY");
+    assert_eq!(f.attr("d").version, version + 2);
     // A truncate by path keeps what a writer wrote below the new size.
     let mut first = OpenOptions::new().write(true).open(f.kv("d")).unwrap();
     first.write_all(b"ZZ").unwrap();

@@ -211,6 +211,7 @@ impl AspenFs {
             }
             if !writers.iter().any(&own_handle) {
                 change.size = Some(size);
+                self.commit_writers(ino, None)?;
             }
         }
         let truncate_writers = || -> OpResult<()> {

@@ -104,6 +104,9 @@ impl AspenFs {
         // name up again and retry the open once, so `open(O_CREAT)` creates the file
         // and a plain open gets ENOENT, as on a local file system.
         let (data, base) = if acc.truncate {
+            // What other handles wrote and have not stored would be in the file on a
+            // local file system when this truncation empties it: store it first.
+            self.commit_writers(ino, None)?;
             let a = self.stat_key(key)?.ok_or(Errno::ESTALE)?;
             (Vec::new(), a)
         } else {

@@ -270,6 +270,26 @@ impl AspenFs {
         result.map(|_| ())
     }
 
+    /// Before a truncation by another party: commits every dirty writer of `ino` other
+    /// than `except`, so that writes that returned are stored before the truncation
+    /// removes them (on a local file system they were in the file). A failed commit
+    /// sticks to its handle and is reported at its close, as always.
+    pub(crate) fn commit_writers(
+        &self,
+        ino: u64,
+        except: Option<&Arc<FileHandle>>,
+    ) -> OpResult<()> {
+        for w in self.handles.writers(ino)? {
+            if except.is_some_and(|h| Arc::ptr_eq(h, &w)) || !w.is_dirty()? {
+                continue;
+            }
+            if let Err(e) = self.commit(&w) {
+                tracing::debug!(ino, errno = e.code(), "commit before a truncation failed");
+            }
+        }
+        Ok(())
+    }
+
     /// If `ino` is a file created here and not yet stored, commits it now (with its
     /// handle's buffer as it is), so that an operation can proceed on a stored entry.
     /// The commit's error, if any, is the operation's (and sticks to the handle).
