@@ -16,6 +16,6 @@ if [ -x integration/run.sh ]; then
   cargo build --locked
   integration/run.sh target/debug/aspen
 fi
-echo "== robustness (bounded profile: kill, pause, partition, full restart; ~2 minutes)"
+echo "== robustness (bounded profile: kill, pause, partition, full restart, fs; ~3 minutes)"
 scripts/robustness.sh ci
 echo "== all tests passed"
