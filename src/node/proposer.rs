@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use openraft::error::{ClientWriteError, RaftError};
+use openraft::ServerState;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -154,6 +155,12 @@ pub async fn submit(
             stamp_ns: now_ns(),
             commands: commands.clone(),
         };
+        // openraft answers ForwardToLeader both when this node is not the leader
+        // (nothing was appended) and when it lost leadership with the entry in its log,
+        // which it then truncated: another node may still hold that entry and commit
+        // it, so proposing it again could apply it twice. Forward only what a follower
+        // rejected; a leader's pending write that lost leadership has an unknown outcome.
+        let was_leader = raft.metrics().borrow().state == ServerState::Leader;
         let write = tokio::time::timeout(remaining, raft.client_write(entry)).await;
         let forward_to = match write {
             Err(_) => return Err(Error::new(
@@ -161,6 +168,12 @@ pub async fn submit(
                 "no commit within the request timeout (no quorum?); the write may or may not apply",
             )),
             Ok(Ok(resp)) => return Ok(resp.data.results),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) if was_leader => {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    "leadership changed while the write was pending; it may or may not apply",
+                ))
+            }
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f)))) => {
                 f.leader_node.map(|n| n.addr)
             }
