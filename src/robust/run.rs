@@ -214,6 +214,9 @@ struct WatchLog {
     events: Vec<(u64, String, EventKind)>,
     resets: Vec<u64>,
     errors: Vec<String>,
+    /// For the report: streams opened, and why earlier ones ended.
+    streams: u64,
+    ended: Vec<String>,
 }
 
 async fn watch_node(cluster_client: Client, stop: Arc<AtomicBool>, log: Arc<Mutex<WatchLog>>) {
@@ -221,11 +224,17 @@ async fn watch_node(cluster_client: Client, stop: Arc<AtomicBool>, log: Arc<Mute
     while !stop.load(Ordering::Relaxed) {
         let mut stream = match cluster_client.watch("", next).await {
             Ok(s) => s,
-            Err(_) => {
+            Err(e) => {
+                if let Ok(mut l) = log.lock() {
+                    l.ended.push(format!("watch from {next} refused: {e}"));
+                }
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
         };
+        if let Ok(mut l) = log.lock() {
+            l.streams += 1;
+        }
         loop {
             let item = tokio::select! {
                 i = stream.next() => i,
@@ -250,11 +259,12 @@ async fn watch_node(cluster_client: Client, stop: Arc<AtomicBool>, log: Arc<Mute
                     }
                 }
                 Err(e) => {
-                    if e.kind == ErrorKind::Compacted {
-                        if let Ok(mut l) = log.lock() {
+                    if let Ok(mut l) = log.lock() {
+                        l.ended.push(format!("stream ended before {next}: {e}"));
+                        if e.kind == ErrorKind::Compacted {
                             l.errors.push(e.message);
+                            return;
                         }
-                        return;
                     }
                     break;
                 }
@@ -340,6 +350,9 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
 
     let rec = Arc::new(Recorder::default());
     let stop = Arc::new(AtomicBool::new(false));
+    // The watchers outlive the workload: writes pending at its end (behind a partition,
+    // say) still commit, and the streams must deliver them.
+    let stop_watchers = Arc::new(AtomicBool::new(false));
     let keys: Vec<String> = (0..cfg.keys).map(|k| format!("r/k{k}")).collect();
 
     // Watchers, one per node.
@@ -348,7 +361,11 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
     for i in 0..cfg.nodes {
         let log = Arc::new(Mutex::new(WatchLog::default()));
         let c = cluster.lock().await.client_of(i)?;
-        watchers.push(tokio::spawn(watch_node(c, stop.clone(), log.clone())));
+        watchers.push(tokio::spawn(watch_node(
+            c,
+            stop_watchers.clone(),
+            log.clone(),
+        )));
         watch_logs.push(log);
     }
 
@@ -612,10 +629,22 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop.store(true, Ordering::Relaxed);
+    stop_watchers.store(true, Ordering::Relaxed);
     for (i, l) in watch_logs.iter().enumerate() {
         if let Ok(l) = l.lock() {
             report.anomalies.extend(check_watch(i, &l, final_revision));
+            let mut f = std::fs::File::create(cfg.dir.join(format!("watch-n{}.txt", i + 1)))?;
+            writeln!(
+                f,
+                "events {}, last revision {:?}, streams {}, resets {:?}",
+                l.events.len(),
+                l.events.last().map(|e| e.0),
+                l.streams,
+                l.resets
+            )?;
+            for e in &l.ended {
+                writeln!(f, "{e}")?;
+            }
         }
     }
     for w in watchers {
