@@ -3,7 +3,7 @@
 //! it moves to the next endpoint when a connection cannot be made or is lost.
 //!
 //! Retry rules: a request that was never sent (no connection) is retried on the next
-//! endpoint. Reads are also retried on retryable errors. Writes whose outcome is unknown
+//! endpoint. Reads are also retried on retryable errors, on the next endpoint. Writes whose outcome is unknown
 //! (connection lost after sending, timeout) are reported, never silently repeated.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -171,14 +171,20 @@ impl Client {
                     _ => return Err(Error::internal("unexpected response to a read")),
                 },
                 Err(_) => {
+                    // The next call starts with another node.
+                    self.drop_conn().await;
                     return Err(Error::new(
                         ErrorKind::Unavailable,
                         "no answer within the request timeout",
-                    ))
+                    ));
                 }
             };
             match r {
                 Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                    // This node cannot serve it now (no leader, cut off from the
+                    // quorum): ask the next one, as a node behind a partition would
+                    // otherwise hold the client forever.
+                    self.drop_conn().await;
                     tokio::time::sleep(Duration::from_millis(CLIENT_RETRY_BACKOFF_MS)).await;
                 }
                 other => return other,

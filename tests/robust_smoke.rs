@@ -1,8 +1,10 @@
 //! The harness's cluster behind its proxies: clients fail over past a dead node.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use aspen::kv::{Command, PutOp};
+use aspen::client::Client;
+use aspen::kv::{Command, PutOp, ReadQuery};
+use aspen::net::proto::Consistency;
 use aspen::robust::cluster::Cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,9 +32,26 @@ async fn clients_reach_the_cluster_past_a_dead_node() {
             .await;
         assert!(r.is_ok() || i < 3, "put {i} after the kill: {r:?}");
     }
-    // A partition of node 2 from the others: the rest keep working.
+    // A partition of node 2 from the others: the rest keep working, and a client that
+    // reaches node 2 first moves on to a node that can answer.
     c.links.partition(&[2], &[1, 3]);
     c.restart(0).expect("restart");
+    let order = [1usize, 0, 2];
+    let endpoints = order.iter().map(|&i| c.nodes[i].public.clone()).collect();
+    let partitioned_first = Client::new(endpoints, c.token.clone()).expect("client");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        match partitioned_first
+            .read(ReadQuery::Revision, Consistency::Linearizable)
+            .await
+        {
+            Ok(_) => break,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "no linearizable read past the partitioned node: {e:?}"
+            ),
+        }
+    }
     c.wait_healthy(Duration::from_secs(60))
         .await
         .expect("healthy");
