@@ -107,9 +107,9 @@ fn plan(cfg: &RunConfig) -> Vec<Planned> {
         let hold = Duration::from_millis(match kind {
             Scenario::Kill | Scenario::Fs => rng.gen_range(300..2500),
             // Followers campaign only after the leader lease (ELECTION_TIMEOUT_MAX_MS) plus
-            // an election timeout, 3-4 s: longer pauses force a new leader.
+            // an election timeout, 3-4 s: longer pauses and partitions force a new leader.
             Scenario::Pause => rng.gen_range(3500..6500),
-            Scenario::Partition => rng.gen_range(2000..5000),
+            Scenario::Partition => rng.gen_range(3000..7000),
             Scenario::FullRestart => rng.gen_range(200..1500),
         });
         out.push(Planned {
