@@ -16,6 +16,8 @@ if [ -x integration/run.sh ]; then
   cargo build --locked
   integration/run.sh target/debug/aspen
 fi
+echo "== cargo run picks the aspen binary (the README's run command)"
+cargo run --locked -q -- --help > /dev/null
 echo "== robustness (bounded profile: kill, pause, partition, full restart, fs; ~3 minutes)"
 scripts/robustness.sh ci
 echo "== all tests passed"
