@@ -224,21 +224,10 @@ impl FileHandle {
         Ok(count)
     }
 
-    /// Truncates or zero-extends the buffer to `size` and marks it dirty.
-    /// Truncates the buffer to `size`. `own`: the truncation is this handle's
-    /// (ftruncate(fd)), to be committed with it. Otherwise another party truncated the
-    /// file (a truncate by path, committed already, or another open with O_TRUNC, which
-    /// its own handle commits; both store dirty writers first): the buffer follows, and
-    /// stays dirty only if it holds writes of its own that survive (below `size`); a
-    /// clean buffer stays clean, so its close never stores stale or emptied contents
-    /// over the other party's.
-    pub(crate) fn truncate(
-        &self,
-        size: u64,
-        max_len: u64,
-        budget: &Budget,
-        own: bool,
-    ) -> Result<(), Errno> {
+    /// Truncates or zero-extends the buffer to `size` and marks it dirty: this handle's
+    /// own ftruncate(fd), committed with the buffer. (A truncation by another party:
+    /// [`FileHandle::truncate_if_clean`].)
+    pub(crate) fn truncate(&self, size: u64, max_len: u64, budget: &Budget) -> Result<(), Errno> {
         if size > max_len {
             return Err(Errno::EFBIG);
         }
@@ -256,12 +245,37 @@ impl FileHandle {
             budget.uncharge((old_len - size) as u64);
         }
         st.data.resize(size, 0);
-        st.dirty = own || (st.dirty && size > 0);
+        st.dirty = true;
         st.gen = st.gen.wrapping_add(1);
         st.failed = false;
         st.mtime = SystemTime::now();
         st.seq = CHANGE_SEQ.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// A truncation by another party, applied only while the handle holds no unstored
+    /// writes (checked and applied under one lock, so no write slips in between):
+    /// `Ok(false)` when it holds some, which the caller stores first.
+    pub(crate) fn truncate_if_clean(&self, size: u64, budget: &Budget) -> Result<bool, Errno> {
+        let size = usize::try_from(size).map_err(|_| Errno::EFBIG)?;
+        let mut st = self.lock()?;
+        if let Create::Failed(e) = st.create {
+            return Err(e);
+        }
+        if st.dirty || st.committing {
+            return Ok(false);
+        }
+        let old_len = st.data.len();
+        if size > old_len {
+            if !budget.charge((size - old_len) as u64) {
+                return Err(Errno::ENOSPC);
+            }
+        } else {
+            budget.uncharge((old_len - size) as u64);
+        }
+        st.data.resize(size, 0);
+        st.gen = st.gen.wrapping_add(1);
+        Ok(true)
     }
 
     /// Size, time and order of uncommitted data, if any.
@@ -633,7 +647,7 @@ mod tests {
         assert_eq!(h.write(999, b"zz", 1000, &t.budget), Err(Errno::EFBIG));
         assert_eq!(h.write(0, &[0; 200], 1000, &t.budget), Err(Errno::ENOSPC));
         assert_eq!(t.budget.used(), 7);
-        h.truncate(2, 1000, &t.budget, true).unwrap();
+        h.truncate(2, 1000, &t.budget).unwrap();
         assert_eq!(t.budget.used(), 2);
         assert_eq!(h.dirty_view().unwrap().map(|v| v.size), Some(2));
         let fa = t
@@ -675,6 +689,35 @@ mod tests {
         assert!(!h.is_dirty().unwrap());
     }
 
+    /// A truncation by another party never drops writes this handle has not stored:
+    /// it applies only to a clean buffer (found by the robustness harness: a write that
+    /// landed between another open's store of the writers and its truncation was lost).
+    #[test]
+    fn truncation_by_another_party_waits_for_unstored_writes() {
+        let t = HandleTable::new(4, 100);
+        let fh = t
+            .open_file(1, true, false, b"old".to_vec(), false, None)
+            .unwrap();
+        let h = t.file(fh).unwrap();
+        assert!(h.truncate_if_clean(0, &t.budget).unwrap());
+        assert!(
+            !h.is_dirty().unwrap(),
+            "following another's truncation is not a write"
+        );
+        assert_eq!(h.read(0, 10).unwrap(), b"");
+        h.write(0, b"new", 10, &t.budget).unwrap();
+        assert!(!h.truncate_if_clean(0, &t.budget).unwrap());
+        assert_eq!(h.read(0, 10).unwrap(), b"new", "unstored writes are kept");
+        let c = h.begin_commit().unwrap().unwrap();
+        assert!(
+            !h.truncate_if_clean(0, &t.budget).unwrap(),
+            "not during a commit"
+        );
+        h.end_commit(&c, &Ok(None));
+        assert!(h.truncate_if_clean(1, &t.budget).unwrap());
+        assert_eq!(h.read(0, 10).unwrap(), b"n");
+    }
+
     #[test]
     fn deferred_create_protocol() {
         let t = HandleTable::new(4, 100);
@@ -691,7 +734,7 @@ mod tests {
         assert!(h.failed().unwrap());
         assert_eq!(h.begin_commit().err(), Some(Errno::EROFS));
         assert_eq!(h.write(0, b"x", 10, &t.budget), Err(Errno::EROFS));
-        assert_eq!(h.truncate(0, 10, &t.budget, true), Err(Errno::EROFS));
+        assert_eq!(h.truncate(0, 10, &t.budget), Err(Errno::EROFS));
 
         // A write makes the first flush count; a stored create commits normally after.
         let fh = t.open_created(4, true, false).unwrap();

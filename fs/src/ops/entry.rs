@@ -216,9 +216,10 @@ impl AspenFs {
         }
         let truncate_writers = || -> OpResult<()> {
             if let Some(size) = s.size {
-                for w in &writers {
-                    w.truncate(size, self.max_value(), &self.handles.budget, own_handle(w))?;
+                if let Some(h) = writers.iter().find(|w| own_handle(w)) {
+                    h.truncate(size, self.max_value(), &self.handles.budget)?;
                 }
+                self.truncate_other_writers(ino, size, via.as_ref())?;
             }
             Ok(())
         };

@@ -129,9 +129,7 @@ impl AspenFs {
         }
         if acc.truncate {
             // Like O_TRUNC on a local file: other writers of this inode see it too.
-            for w in self.handles.writers(ino)? {
-                w.truncate(0, self.max_value(), &self.handles.budget, false)?;
-            }
+            self.truncate_other_writers(ino, 0, None)?;
         }
         let rev = base.mod_revision;
         // Close-to-open for the size too: the kernel reads no further than the size it

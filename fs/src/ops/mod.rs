@@ -21,7 +21,9 @@ use crate::attr;
 use crate::backend::{Backend, BackendError, EntryAttr, EntryKind, ErrorKind};
 use crate::handle::{FileHandle, HandleTable};
 use crate::inode::{InodeTable, Place};
-use crate::limits::{DEFAULT_MAX_VALUE_BYTES, MAX_BUFFERED_BYTES, MAX_OPEN_HANDLES};
+use crate::limits::{
+    DEFAULT_MAX_VALUE_BYTES, MAX_BUFFERED_BYTES, MAX_COMMIT_ATTEMPTS, MAX_OPEN_HANDLES,
+};
 use crate::tree::{Tree, ROOT_INO};
 
 pub(crate) type OpResult<T> = Result<T, Errno>;
@@ -285,6 +287,33 @@ impl AspenFs {
             }
             if let Err(e) = self.commit(&w) {
                 tracing::debug!(ino, errno = e.code(), "commit before a truncation failed");
+            }
+        }
+        Ok(())
+    }
+
+    /// After a truncation by another party: every other writer's buffer follows it. A
+    /// writer that wrote meanwhile has its writes stored first (they returned before
+    /// the truncation applied to them), then is truncated; one whose store fails keeps
+    /// its writes and reports the failure at its close, as always.
+    pub(crate) fn truncate_other_writers(
+        &self,
+        ino: u64,
+        size: u64,
+        except: Option<&Arc<FileHandle>>,
+    ) -> OpResult<()> {
+        for w in self.handles.writers(ino)? {
+            if except.is_some_and(|h| Arc::ptr_eq(h, &w)) {
+                continue;
+            }
+            for _ in 0..MAX_COMMIT_ATTEMPTS {
+                if w.truncate_if_clean(size, &self.handles.budget)? {
+                    break;
+                }
+                if let Err(e) = self.commit(&w) {
+                    tracing::debug!(ino, errno = e.code(), "store before a truncation failed");
+                    break;
+                }
             }
         }
         Ok(())
