@@ -18,6 +18,6 @@ if [ -x integration/run.sh ]; then
 fi
 echo "== cargo run picks the aspen binary (the README's run command)"
 cargo run --locked -q -- --help > /dev/null
-echo "== robustness (bounded profile: kill, pause, partition, full restart, fs; ~3 minutes)"
+echo "== robustness (bounded profile: kill, pause, partition, full restart; ~2 minutes)"
 scripts/robustness.sh ci
 echo "== all tests passed"
