@@ -125,6 +125,20 @@ pub(crate) struct FileHandle {
     idle: Condvar,
 }
 
+/// Truncates or zero-extends a buffer to `size`, keeping the budget in step.
+fn resize_charged(data: &mut Vec<u8>, size: usize, budget: &Budget) -> Result<(), Errno> {
+    let old_len = data.len();
+    if size > old_len {
+        if !budget.charge((size - old_len) as u64) {
+            return Err(Errno::ENOSPC);
+        }
+    } else {
+        budget.uncharge((old_len - size) as u64);
+    }
+    data.resize(size, 0);
+    Ok(())
+}
+
 impl FileHandle {
     /// A handle over `data`, already charged to the budget by the caller.
     fn new(
@@ -236,15 +250,7 @@ impl FileHandle {
         if let Create::Failed(e) = st.create {
             return Err(e);
         }
-        let old_len = st.data.len();
-        if size > old_len {
-            if !budget.charge((size - old_len) as u64) {
-                return Err(Errno::ENOSPC);
-            }
-        } else {
-            budget.uncharge((old_len - size) as u64);
-        }
-        st.data.resize(size, 0);
+        resize_charged(&mut st.data, size, budget)?;
         st.dirty = true;
         st.gen = st.gen.wrapping_add(1);
         st.failed = false;
@@ -265,15 +271,7 @@ impl FileHandle {
         if st.dirty || st.committing {
             return Ok(false);
         }
-        let old_len = st.data.len();
-        if size > old_len {
-            if !budget.charge((size - old_len) as u64) {
-                return Err(Errno::ENOSPC);
-            }
-        } else {
-            budget.uncharge((old_len - size) as u64);
-        }
-        st.data.resize(size, 0);
+        resize_charged(&mut st.data, size, budget)?;
         st.gen = st.gen.wrapping_add(1);
         Ok(true)
     }
