@@ -6,7 +6,7 @@
 //! effect at any point after their call, or never. On a violation the failing key's
 //! history is shrunk greedily to a small history that still fails.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::robust::history::{Op, OpKind, Outcome};
 
@@ -170,25 +170,38 @@ impl Events {
 pub fn check_key_within(ops: &[Op], max_steps: u64) -> Verdict {
     // Reads of unknown outcome have no effect and constrain nothing. An operation that
     // may happen matters only to a read that saw its value while it was in flight (once
-    // it completes, its partner write has taken effect after it); dropping the others
-    // keeps the search small.
-    let seen_in_flight = |m: &Op| {
-        let value = written_value(m);
-        ops.iter().any(|r| {
-            matches!(&r.outcome, Outcome::Read(v) if v.as_deref() == value)
-                && r.invoke_ns <= m.complete_ns.unwrap_or(u64::MAX)
-                && r.complete_ns.unwrap_or(u64::MAX) >= m.invoke_ns
+    // it completes, its partner write has taken effect after it), or, when no other
+    // operation writes its value, to a read that saw that value at any time.
+    let mut writers: HashMap<&str, usize> = HashMap::new();
+    let mut reads_of: HashMap<&str, Vec<&Op>> = HashMap::new();
+    for o in ops {
+        if let Some(v) = written_value(o) {
+            *writers.entry(v).or_default() += 1;
+        }
+        if let Outcome::Read(Some(v)) = &o.outcome {
+            reads_of.entry(v.as_str()).or_default().push(o);
+        }
+    }
+    let seen = |m: &Op| {
+        let Some(value) = written_value(m) else {
+            return false;
+        };
+        let unique = writers.get(value) == Some(&1);
+        reads_of.get(value).is_some_and(|reads| {
+            reads.iter().any(|r| {
+                (unique || r.invoke_ns <= m.complete_ns.unwrap_or(u64::MAX))
+                    && r.complete_ns.unwrap_or(u64::MAX) >= m.invoke_ns
+            })
         })
     };
     let ops: Vec<&Op> = ops
         .iter()
         .filter(|o| !(o.is_read() && matches!(o.outcome, Outcome::Unknown(_))))
-        .filter(|o| o.outcome != Outcome::MayHappen || seen_in_flight(o))
+        .filter(|o| o.outcome != Outcome::MayHappen || seen(o))
         .collect();
     let mut ev = Events::new(&ops);
     let mut returns_left = ev.ret.iter().filter(|r| r.is_some()).count();
-    let index_of: std::collections::HashMap<u64, usize> =
-        ops.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+    let index_of: HashMap<u64, usize> = ops.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
     let is_set =
         |bits: &[u64], i: usize| bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0);
     // The latest invocation among linearized operations: an operation that may happen
@@ -292,7 +305,8 @@ pub fn check(history: &[Op]) -> Vec<Finding> {
     keys.dedup();
     let mut bad = Vec::new();
     for k in keys {
-        let ops: Vec<Op> = history.iter().filter(|o| o.key == k).cloned().collect();
+        let mut ops: Vec<Op> = history.iter().filter(|o| o.key == k).cloned().collect();
+        allow_writes_lost_to_unlinks(&mut ops);
         let (verdict, evidence) = match stale_read(&ops) {
             Some(evidence) => (Verdict::Violation, evidence),
             None => match check_key(&ops) {
@@ -309,6 +323,45 @@ pub fn check(history: &[Op]) -> Vec<Finding> {
         }
     }
     bad
+}
+
+/// A whole-file write through a mount opens the file, writes, and closes it. When the
+/// file is unlinked in between (the open found it before the unlink took effect), the
+/// write goes to a file that no longer has a name and is lost with it, as on any POSIX
+/// file system, although close(2) succeeds. So such a write that overlaps a removal of
+/// its key (one that may have happened) may take effect within its interval, or not at
+/// all. Writes through the KV client stay as they are.
+pub fn allow_writes_lost_to_unlinks(ops: &mut [Op]) {
+    // Removals by invocation, with the latest completion among those invoked so far
+    // (unknown outcome: never completes).
+    let mut removals: Vec<(u64, u64)> = ops
+        .iter()
+        .filter(|o| {
+            o.kind == OpKind::Delete && matches!(o.outcome, Outcome::Done | Outcome::Unknown(_))
+        })
+        .map(|o| (o.invoke_ns, o.complete_ns.unwrap_or(u64::MAX)))
+        .collect();
+    removals.sort_unstable();
+    let mut latest_done = 0u64;
+    for r in &mut removals {
+        latest_done = latest_done.max(r.1);
+        r.1 = latest_done;
+    }
+    for o in ops.iter_mut() {
+        let (true, OpKind::Put { .. }, Outcome::Done, Some(done)) =
+            (o.via_file, &o.kind, &o.outcome, o.complete_ns)
+        else {
+            continue;
+        };
+        let invoked_before_done = removals.partition_point(|r| r.0 <= done);
+        let overlaps = invoked_before_done
+            .checked_sub(1)
+            .and_then(|i| removals.get(i))
+            .is_some_and(|r| r.1 >= o.invoke_ns);
+        if overlaps {
+            o.outcome = Outcome::MayHappen;
+        }
+    }
 }
 
 /// The write that produced `value` (values are unique per run), if it took effect for sure.
@@ -353,7 +406,7 @@ pub fn stale_read(ops: &[Op]) -> Option<Vec<Op>> {
         }
     }
     // Values written by exactly one operation (the empty file is written by many).
-    let mut by_value: std::collections::HashMap<&str, Option<&Op>> = Default::default();
+    let mut by_value: HashMap<&str, Option<&Op>> = Default::default();
     for o in ops {
         if let Some(v) = written_value(o) {
             by_value
@@ -459,6 +512,7 @@ mod tests {
             complete_ns: t.1,
             outcome,
             before: None,
+            via_file: false,
         }
     }
     fn put(id: u64, v: &str, a: u64, b: u64) -> Op {
@@ -667,5 +721,45 @@ mod tests {
         none.push(get(3, Some("a"), 21, 24));
         none.push(get(4, Some("b"), 41, 45));
         assert_eq!(check_key(&none), Verdict::Linearizable);
+    }
+
+    /// A write through a mount that overlaps an unlink of its file may be lost (it went
+    /// to the unlinked file); no other acknowledged write may be.
+    #[test]
+    fn file_writes_lost_to_unlinks() {
+        let unlink = |id, a, b| op(id, OpKind::Delete, (a, Some(b)), Outcome::Done);
+        let file_put = |id, v: &str, a, b| Op {
+            via_file: true,
+            ..put(id, v, a, b)
+        };
+        let verdict = |mut h: Vec<Op>| {
+            allow_writes_lost_to_unlinks(&mut h);
+            check_key(&h)
+        };
+        // Written through a mount while the file was being unlinked (the unlink has
+        // taken effect before the write began: a read saw the file gone), then never seen.
+        let lost = vec![
+            put(1, "a", 0, 10),
+            unlink(2, 20, 50),
+            get(7, None, 22, 28),
+            file_put(3, "b", 30, 40),
+            get(4, None, 60, 70),
+        ];
+        assert_eq!(verdict(lost.clone()), Verdict::Linearizable);
+        // If it did take effect, it did so within its interval.
+        let mut seen = lost.clone();
+        seen[4] = get(4, Some("b"), 60, 70);
+        assert_eq!(verdict(seen.clone()), Verdict::Linearizable);
+        seen.push(put(5, "c", 80, 90));
+        seen.push(get(6, Some("b"), 100, 110));
+        assert_eq!(verdict(seen), Verdict::Violation);
+        // The same through the KV client is a lost write.
+        let mut kv = lost.clone();
+        kv[3].via_file = false;
+        assert_eq!(verdict(kv), Verdict::Violation);
+        // So is a file write that no unlink overlaps.
+        let mut apart = lost;
+        apart[1] = unlink(2, 11, 29);
+        assert_eq!(verdict(apart), Verdict::Violation);
     }
 }

@@ -180,6 +180,7 @@ fn worker(
                 complete_ns: (!unknown).then_some(done),
                 outcome: outcome.clone(),
                 before: None,
+                via_file: true,
             });
             // As on any file system, a reader may see the file empty while it is being
             // written (created or truncated, not yet written): the empty value may take
@@ -196,19 +197,20 @@ fn worker(
                 complete_ns: (!unknown).then_some(done),
                 outcome: if unknown { outcome } else { Outcome::MayHappen },
                 before: Some(write),
+                via_file: true,
             });
             unknown
         } else if roll < 85 {
             let outcome = read_outcome(&path);
-            rec.record(client, key, OpKind::Get, t0, outcome)
+            rec.record_file_op(client, key, OpKind::Get, t0, outcome)
         } else {
             match std::fs::remove_file(&path) {
-                Ok(()) => rec.record(client, key, OpKind::Delete, t0, Outcome::Done),
+                Ok(()) => rec.record_file_op(client, key, OpKind::Delete, t0, Outcome::Done),
                 // Nothing to remove: it observed the file absent.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    rec.record(client, key, OpKind::Get, t0, Outcome::Read(None))
+                    rec.record_file_op(client, key, OpKind::Get, t0, Outcome::Read(None))
                 }
-                Err(e) => rec.record(
+                Err(e) => rec.record_file_op(
                     client,
                     key,
                     OpKind::Delete,

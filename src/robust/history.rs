@@ -52,6 +52,9 @@ pub struct Op {
     /// If both happen, this operation takes effect before the one with this id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<u64>,
+    /// Made through a mounted file system (open..close), not through the KV client.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub via_file: bool,
 }
 
 impl Op {
@@ -82,6 +85,30 @@ impl Recorder {
         invoke_ns: u64,
         outcome: Outcome,
     ) -> bool {
+        self.record_op(client, key, kind, invoke_ns, outcome, false)
+    }
+
+    /// As [`Recorder::record`], for an operation made through a mounted file system.
+    pub fn record_file_op(
+        &self,
+        client: u64,
+        key: &str,
+        kind: OpKind,
+        invoke_ns: u64,
+        outcome: Outcome,
+    ) -> bool {
+        self.record_op(client, key, kind, invoke_ns, outcome, true)
+    }
+
+    fn record_op(
+        &self,
+        client: u64,
+        key: &str,
+        kind: OpKind,
+        invoke_ns: u64,
+        outcome: Outcome,
+        via_file: bool,
+    ) -> bool {
         let unknown = matches!(outcome, Outcome::Unknown(_));
         let complete_ns = (!unknown).then(|| self.now());
         self.push(Op {
@@ -93,6 +120,7 @@ impl Recorder {
             complete_ns,
             outcome,
             before: None,
+            via_file,
         });
         unknown
     }

@@ -79,7 +79,17 @@ impl AspenFs {
         // Another open of a file created here and not yet stored: store it first, so
         // that this handle sees what was written so far.
         self.settle(ino)?;
-        match self.place(ino)? {
+        // An inode that lost its name (unlinked or replaced here, or removed elsewhere)
+        // while the kernel still holds a name for it, as when an open races with an
+        // unlink of the same name: ESTALE makes the kernel look the name up again, so
+        // the open finds whatever the name holds now. ENOENT would claim the name is
+        // free even when another party has stored a file under it meanwhile (found by
+        // the robustness harness: a read answered "no such file" after another mount's
+        // write of that file had returned).
+        let Some(place) = self.inodes.place(ino)? else {
+            return Err(Errno::ESTALE);
+        };
+        match place {
             Place::In(Tree::Kv, key) if !key.is_empty() => self.open_kv(ino, &key, acc),
             Place::In(Tree::Cluster, name) if !name.is_empty() => {
                 if acc.writable || acc.truncate {
@@ -425,5 +435,58 @@ impl AspenFs {
         }
         tracing::warn!(ino, "commit kept conflicting with other writers");
         Err(Errno::EIO)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use fuser::Errno;
+
+    use crate::backend::{Backend, DeleteKind};
+    use crate::inode::InodeTable;
+    use crate::memory::MemoryBackend;
+    use crate::ops::{AspenFs, Settings};
+    use crate::tree::Tree;
+
+    /// The kernel may still send an open for an inode whose name an unlink here has just
+    /// removed (its dentry goes only once the unlink returns), and another party may have
+    /// stored a new file under that name meanwhile. The open must not say "no such
+    /// file": ESTALE sends the kernel back to the name, which finds the new file.
+    #[test]
+    fn open_of_an_inode_that_lost_its_name_asks_for_a_new_lookup() {
+        let b = MemoryBackend::new();
+        let settings = Settings {
+            attr_ttl: Duration::from_secs(1),
+            entry_ttl: Duration::from_secs(1),
+            read_only: false,
+        };
+        let fs = AspenFs::new(
+            Arc::new(b.clone()),
+            Arc::new(InodeTable::new(100)),
+            settings,
+        );
+        let kv = Tree::Kv.ino();
+        b.external_put("f", b"old").unwrap();
+        let (old, _) = fs.do_lookup(kv, OsStr::new("f")).unwrap();
+        fs.do_remove(kv, OsStr::new("f"), DeleteKind::NonDir)
+            .unwrap();
+        b.external_put("f", b"new").unwrap();
+        assert_eq!(
+            fs.do_open(old.ino.0, libc::O_RDONLY).err(),
+            Some(Errno::ESTALE)
+        );
+        let (now, _) = fs.do_lookup(kv, OsStr::new("f")).unwrap();
+        assert_ne!(now.ino, old.ino, "the name now holds another file");
+        let (fh, _) = fs.do_open(now.ino.0, libc::O_RDONLY).unwrap();
+        assert_eq!(fs.do_read(fh, 0, 10).unwrap(), b"new");
+        fs.do_release(fh).unwrap();
+        // With nothing under the name, the lookup says so.
+        b.external_delete("f").unwrap();
+        assert!(b.stat("f").unwrap().is_none());
+        assert_eq!(fs.do_lookup(kv, OsStr::new("f")).err(), Some(Errno::ENOENT));
     }
 }
