@@ -1,6 +1,6 @@
 #!/bin/bash
 # Robustness runs against real clusters with injected faults (see aspen-robustness --help).
-#   scripts/robustness.sh            the bounded CI profile (the KV scenarios once, ~2 minutes)
+#   scripts/robustness.sh            the bounded CI profile (each scenario once, ~2.5 minutes)
 #   scripts/robustness.sh long [MIN] the long profile: scenarios in turn for MIN minutes (30)
 #   scripts/robustness.sh broken     a deliberately broken build (linearizable reads served
 #                                    without a leadership check): the checker must FAIL it
