@@ -13,3 +13,4 @@ pub mod node;
 pub mod raft;
 pub mod robust;
 pub mod store;
+pub mod topics;

@@ -45,6 +45,38 @@ pub const MAX_LEASES_PER_EXPIRY: usize = 256;
 /// How often the leader looks for expired leases, in milliseconds.
 pub const LEASE_CHECK_INTERVAL_MS: u64 = 250;
 
+// ---- topics (DESIGN.md section 5) ----
+
+/// Largest message, in bytes (EFBIG beyond).
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Most messages in one publish command.
+pub const MAX_PUBLISH_BATCH_MESSAGES: usize = 1000;
+/// Most messages a topic keeps whatever its configuration says (the oldest go first).
+pub const MAX_MESSAGES_PER_TOPIC: u64 = 100_000;
+/// Most consumer groups of one topic.
+pub const MAX_GROUPS_PER_TOPIC: u64 = 64;
+/// Most claims not yet acknowledged in one group (claims are refused beyond).
+pub const MAX_PENDING_PER_GROUP: u64 = 10_000;
+/// Most dead letters one group keeps (the oldest are dropped beyond).
+pub const MAX_DEAD_LETTERS_PER_GROUP: u64 = 1_000;
+/// Most claims one claim command examines for lapsed ones.
+pub const MAX_CLAIM_SCAN_ENTRIES: usize = 1_000;
+/// Most records one topic deletion removes; larger topics must be emptied first
+/// (retention `max_messages: 0`).
+pub const MAX_TOPIC_DELETE_RECORDS: usize = 100_000;
+/// Claim visibility when a group is created without one, and its bounds, in milliseconds.
+pub const DEFAULT_VISIBILITY_MS: u64 = 30_000;
+pub const MIN_VISIBILITY_MS: u64 = 100;
+pub const MAX_VISIBILITY_MS: u64 = 12 * 3600 * 1000;
+/// Claims of one message before it is dead-lettered, by default and at most.
+pub const DEFAULT_MAX_DELIVERIES: u32 = 5;
+pub const MAX_MAX_DELIVERIES: u32 = 1_000;
+/// Most messages or entries a topic listing returns.
+pub const MAX_TOPIC_LIST_ENTRIES: usize = 10_000;
+/// How long `aspen topic sub` and claims through the mount wait between looks for a
+/// claimable message, in milliseconds.
+pub const CLAIM_POLL_MS: u64 = 50;
+
 // ---- reads ----
 
 /// Largest page a range or directory listing returns, in entries.

@@ -1,50 +1,16 @@
 //! KV semantics through a real single node in this process: revisions, conditions,
 //! transactions, directories, rename, listings, leases and watches.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aspen::client::{Client, WatchItem};
 use aspen::error::ErrorKind;
 use aspen::kv::*;
-use aspen::net::auth::Keys;
 use aspen::net::proto::Consistency;
-use aspen::node::{Bootstrap, Node, NodeConfig};
+use aspen::node::Node;
+use common::single::{node, TOKEN};
 
-const TOKEN: &[u8] = b"kv-semantics-token-0123456789";
-
-struct One {
-    _dir: tempfile::TempDir,
-    node: Arc<Node>,
-}
-
-async fn node() -> One {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let node = Node::start(NodeConfig {
-        id: 1,
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".into(),
-        advertise: None,
-        keys: Keys {
-            cluster_secret: b"kv-semantics-secret-0123456789".to_vec(),
-            client_token: TOKEN.to_vec(),
-        },
-        max_value_bytes: 1024 * 1024,
-        bootstrap: Bootstrap::Init(BTreeMap::new()),
-    })
-    .await
-    .expect("node starts");
-    let start = Instant::now();
-    while node.raft.metrics().borrow().current_leader != Some(1) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "single node never led"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    One { _dir: dir, node }
-}
+mod common;
 
 async fn w(n: &Node, c: Command) -> Result<WriteResult, aspen::error::Error> {
     n.write_one(7, c).await

@@ -81,6 +81,20 @@ pub fn result_json(r: &WriteResult) -> Value {
         WriteResult::Expired { revision, leases } => {
             json!({"revision": revision, "expired": leases})
         }
+        WriteResult::Topic { outcome, .. } => topic_outcome_json(outcome),
+    }
+}
+
+pub fn topic_outcome_json(o: &crate::topics::TopicOutcome) -> Value {
+    use crate::topics::TopicOutcome as O;
+    match o {
+        O::Done => json!({"ok": true}),
+        O::Published { first, count } => json!({"first_offset": first, "count": count}),
+        O::Claimed(Some(c)) => {
+            json!({"offset": c.offset, "deliveries": c.deliveries, "deadline_ns": c.deadline_ns})
+        }
+        O::Claimed(None) => json!({"offset": null}),
+        O::Removed { messages } => json!({"removed_messages": messages}),
     }
 }
 

@@ -59,7 +59,7 @@ impl<'v> Applier<'v> {
         }
     }
 
-    fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.meta.last_stamp_ns
     }
 
@@ -134,7 +134,7 @@ impl<'v> Applier<'v> {
 
     // ---- raw layered access ----
 
-    fn get_raw(&self, k: &[u8]) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn get_raw(&self, k: &[u8]) -> Result<Option<Vec<u8>>> {
         if let Some(v) = self.pending.get(k) {
             return Ok(v.clone());
         }
@@ -144,12 +144,12 @@ impl<'v> Applier<'v> {
         Ok(self.view.get(k)?.map(|s| s.to_vec()))
     }
 
-    fn set_raw(&mut self, k: Vec<u8>, v: Option<Vec<u8>>) {
+    pub(crate) fn set_raw(&mut self, k: Vec<u8>, v: Option<Vec<u8>>) {
         self.pending.insert(k, v);
     }
 
     /// Live keys in `[from, to)` (to = None: unbounded), ascending, at most `limit`.
-    fn scan_raw(
+    pub(crate) fn scan_raw(
         &self,
         from: &[u8],
         to: Option<&[u8]>,
@@ -179,7 +179,11 @@ impl<'v> Applier<'v> {
         Ok(merged.into_iter().take(limit).collect())
     }
 
-    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    pub(crate) fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let end = prefix_end(prefix);
         self.scan_raw(prefix, end.as_deref(), limit)
     }
@@ -454,6 +458,13 @@ impl<'v> Applier<'v> {
                 Ok(WriteResult::Renamed { revision: 0, moved })
             }
             Command::Txn(txn) => self.txn(txn),
+            Command::Topic(cmd) => {
+                let outcome = crate::topics::apply::run(self, cmd)?;
+                Ok(WriteResult::Topic {
+                    revision: 0,
+                    outcome,
+                })
+            }
             Command::LeaseGrant { ttl_secs, id } => {
                 if !(MIN_LEASE_TTL_SECS..=MAX_LEASE_TTL_SECS).contains(ttl_secs) {
                     return Err(Error::invalid(format!(
@@ -947,7 +958,8 @@ fn set_revision(result: &mut WriteResult, rev: u64) {
         | WriteResult::Txn { revision, .. }
         | WriteResult::Lease { revision, .. }
         | WriteResult::LeaseRevoked { revision, .. }
-        | WriteResult::Expired { revision, .. } => *revision = rev,
+        | WriteResult::Expired { revision, .. }
+        | WriteResult::Topic { revision, .. } => *revision = rev,
     }
 }
 

@@ -59,6 +59,7 @@ pub fn query(view: &View, q: &ReadQuery) -> Result<ReadResult> {
         ReadQuery::Revision => Ok(ReadResult::Revision(meta(view)?.revision)),
         ReadQuery::LeaseList => Ok(ReadResult::Leases(leases(view)?)),
         ReadQuery::Stats => Err(Error::internal("stats are answered by the node")),
+        ReadQuery::Topic(q) => crate::topics::read::query(view, q).map(ReadResult::Topic),
     }
 }
 

@@ -329,6 +329,8 @@ pub enum Command {
     ExpireLeases {
         ids: Vec<u64>,
     },
+    /// A command of the topics service.
+    Topic(crate::topics::TopicCommand),
 }
 
 impl Command {
@@ -344,6 +346,7 @@ impl Command {
             Command::LeaseKeepAlive { .. } => "lease-keepalive",
             Command::LeaseRevoke { .. } => "lease-revoke",
             Command::ExpireLeases { .. } => "expire-leases",
+            Command::Topic(t) => t.name(),
         }
     }
 }
@@ -395,6 +398,11 @@ pub enum WriteResult {
         revision: u64,
         leases: Vec<u64>,
     },
+    /// Topic commands do not change KV revisions: `revision` is the current one.
+    Topic {
+        revision: u64,
+        outcome: crate::topics::TopicOutcome,
+    },
 }
 
 impl WriteResult {
@@ -406,7 +414,8 @@ impl WriteResult {
             | WriteResult::Txn { revision, .. }
             | WriteResult::Lease { revision, .. }
             | WriteResult::LeaseRevoked { revision, .. }
-            | WriteResult::Expired { revision, .. } => *revision,
+            | WriteResult::Expired { revision, .. }
+            | WriteResult::Topic { revision, .. } => *revision,
         }
     }
 }
@@ -461,6 +470,8 @@ pub enum ReadQuery {
     LeaseList,
     /// Space and entry figures of the node's data dir (for statfs).
     Stats,
+    /// A query of the topics service.
+    Topic(crate::topics::TopicQuery),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -478,6 +489,7 @@ pub enum ReadResult {
     Revision(u64),
     Leases(Vec<LeaseInfo>),
     Stats(StoreStats),
+    Topic(crate::topics::TopicAnswer),
 }
 
 /// Space and entry figures of a node's data dir.

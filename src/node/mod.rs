@@ -230,6 +230,25 @@ impl Node {
                     "lease expiry is internal to the cluster",
                 ))
             }
+            Command::Topic(t) => {
+                crate::topics::validate_topic_name(t.topic())?;
+                match t {
+                    crate::topics::TopicCommand::Publish { messages, .. } => {
+                        crate::topics::apply::check_batch(messages)?
+                    }
+                    crate::topics::TopicCommand::Create { config, .. }
+                    | crate::topics::TopicCommand::Configure { config, .. } => {
+                        crate::topics::apply::check_config(config)?
+                    }
+                    crate::topics::TopicCommand::CreateGroup {
+                        group, settings, ..
+                    } => {
+                        crate::topics::validate_topic_name(group)?;
+                        crate::topics::apply::check_settings(settings)?
+                    }
+                    _ => {}
+                }
+            }
         }
         if command_size(c) > MAX_REQUEST_BYTES {
             return Err(Error::new(

@@ -68,6 +68,15 @@ pub fn command_size(c: &Command) -> usize {
         }
         C::LeaseGrant { .. } | C::LeaseKeepAlive { .. } | C::LeaseRevoke { .. } => 0,
         C::ExpireLeases { ids } => ids.len() * 8,
+        C::Topic(t) => {
+            let names = t.topic().len() + 2 * crate::limits::MAX_NAME_BYTES;
+            match t {
+                crate::topics::TopicCommand::Publish { messages, .. } => {
+                    names + messages.iter().map(|m| m.len() + 8).sum::<usize>()
+                }
+                _ => names,
+            }
+        }
     }
 }
 

@@ -13,6 +13,8 @@ use aspen::client::Client;
 use aspen::kv::{ReadQuery, ReadResult};
 use aspen::net::proto::{ClusterStatus, Consistency};
 
+pub mod single;
+
 pub const SECRET: &str = "test-cluster-secret-0123456789abcdef";
 pub const TOKEN: &str = "test-client-token-0123456789abcdef";
 
