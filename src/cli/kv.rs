@@ -1,7 +1,5 @@
 //! `aspen kv ...`: put, get, del, ls, txn, lease, watch.
 
-use std::io::Read;
-
 use clap::{Args, Subcommand};
 
 use super::output::*;
@@ -9,7 +7,7 @@ use super::{ClientArgs, OutputFormat};
 use crate::client::{Client, WatchItem};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::*;
-use crate::limits::{DEFAULT_LIST_LIMIT, MAX_VALUE_BYTES_CEILING};
+use crate::limits::DEFAULT_LIST_LIMIT;
 
 #[derive(Subcommand, Debug)]
 pub enum KvCmd {
@@ -86,21 +84,6 @@ pub enum LeaseCmd {
     Revoke { id: u64 },
     /// List leases.
     Ls,
-}
-
-fn read_stdin() -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    std::io::stdin()
-        .take(MAX_VALUE_BYTES_CEILING as u64 + 1)
-        .read_to_end(&mut buf)?;
-    Ok(buf)
-}
-
-fn print_result(c: &ClientArgs, r: &WriteResult, simple: impl FnOnce() -> String) -> Result<()> {
-    match c.write_out {
-        OutputFormat::Json => print_json(&result_json(r)),
-        OutputFormat::Simple => print_line(&simple()),
-    }
 }
 
 pub async fn run(cmd: KvCmd, c: &ClientArgs) -> Result<()> {

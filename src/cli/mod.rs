@@ -6,6 +6,7 @@ mod cluster;
 mod kv;
 mod node;
 mod output;
+mod topic;
 mod txn_parse;
 
 use std::path::PathBuf;
@@ -43,6 +44,12 @@ pub enum Cmd {
     /// Keys and values.
     #[command(subcommand)]
     Kv(kv::KvCmd),
+    /// Topics: durable message logs.
+    #[command(subcommand)]
+    Topic(topic::TopicCmd),
+    /// Consumer groups of topics.
+    #[command(subcommand)]
+    Group(topic::GroupCmd),
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -131,6 +138,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Up(args) => node::run_up(args).await,
         Cmd::Cluster(cmd) => cluster::run(cmd, &cli.client).await,
         Cmd::Kv(cmd) => kv::run(cmd, &cli.client).await,
+        Cmd::Topic(cmd) => topic::run_topic(cmd, &cli.client).await,
+        Cmd::Group(cmd) => topic::run_group(cmd, &cli.client).await,
         Cmd::Bench(cmd) => bench::run(cmd, &cli.client).await,
         // Handled in main before the runtime starts (it may fork).
         Cmd::Mount { .. } => Err(Error::internal("aspen mount must be run as a command")),

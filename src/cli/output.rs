@@ -31,16 +31,44 @@ pub fn meta_json(key: &str, m: &EntryMeta) -> Value {
 
 pub fn entry_json(key: &str, rec: &EntryRecord) -> Value {
     let mut v = meta_json(key, &rec.meta());
+    insert_bytes(&mut v, "value", &rec.value);
+    v
+}
+
+/// Adds `bytes` to a JSON object as `NAME` (UTF-8) or `NAME_base64`.
+pub fn insert_bytes(v: &mut Value, name: &str, bytes: &[u8]) {
     if let Some(obj) = v.as_object_mut() {
-        match std::str::from_utf8(&rec.value) {
-            Ok(s) => obj.insert("value".into(), json!(s)),
+        match std::str::from_utf8(bytes) {
+            Ok(s) => obj.insert(name.into(), json!(s)),
             Err(_) => obj.insert(
-                "value_base64".into(),
-                json!(base64::engine::general_purpose::STANDARD.encode(&rec.value)),
+                format!("{name}_base64"),
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes)),
             ),
         };
     }
-    v
+}
+
+/// Reads stdin to the end, at most `MAX_VALUE_BYTES_CEILING` + 1 bytes (so an
+/// oversized input is refused by the size check, not truncated silently).
+pub fn read_stdin() -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .take(crate::limits::MAX_VALUE_BYTES_CEILING as u64 + 1)
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Prints a write's result: JSON, or the line `simple` makes.
+pub fn print_result(
+    c: &super::ClientArgs,
+    r: &WriteResult,
+    simple: impl FnOnce() -> String,
+) -> Result<()> {
+    match c.write_out {
+        super::OutputFormat::Json => print_json(&result_json(r)),
+        super::OutputFormat::Simple => print_line(&simple()),
+    }
 }
 
 pub fn lease_json(l: &LeaseInfo) -> Value {
