@@ -3,6 +3,7 @@
 
 mod bench;
 mod cluster;
+mod hooks;
 mod kv;
 mod node;
 mod output;
@@ -46,6 +47,9 @@ pub enum Cmd {
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Hook events (aspen hooks tail).
+    #[command(subcommand)]
+    Hooks(hooks::HooksCmd),
     /// Mount a cluster: aspen mount HOST:PORT DIR [-o OPTIONS] [--foreground] (what mount -t aspen runs).
     Mount {
         source: String,
@@ -132,6 +136,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Cluster(cmd) => cluster::run(cmd, &cli.client).await,
         Cmd::Kv(cmd) => kv::run(cmd, &cli.client).await,
         Cmd::Bench(cmd) => bench::run(cmd, &cli.client).await,
+        Cmd::Hooks(cmd) => hooks::run(cmd, &cli.client).await,
         // Handled in main before the runtime starts (it may fork).
         Cmd::Mount { .. } => Err(Error::internal("aspen mount must be run as a command")),
     }
