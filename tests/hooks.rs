@@ -412,3 +412,53 @@ async fn each_operation_fires_its_type_and_tail_streams_them() {
     assert_eq!(e.kind, aspen::error::ErrorKind::InvalidInput);
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_hooks_tail_prints_events_of_another_nodes_writes() {
+    let cluster = Cluster::start(2);
+    cluster.wait_leader(None).await;
+    let c = cluster.client_of(0);
+    let out = cluster.dir.path().join("tail.out");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))
+        .args(["--endpoints", &cluster.nodes[1].addr])
+        .args(["--token-file", common::path_str(&cluster.token_file)])
+        .args(["hooks", "tail", "--type", "kv.*", "--count", "1"])
+        .stdout(std::fs::File::create(&out).expect("out file"))
+        .spawn()
+        .expect("aspen hooks tail");
+    // The stream starts when node 2 registers it: write until the tail has its event.
+    let start = Instant::now();
+    let mut n = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(start.elapsed() < DEADLINE, "hooks tail printed nothing");
+        n += 1;
+        c.write_one(put(&format!("cli/{n}"), "v"))
+            .await
+            .expect("put");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out).expect("output");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let e: Value = serde_json::from_str(text.trim_end()).expect("json");
+    assert_eq!(e["type"], "kv.write");
+    assert_eq!(e["node"].as_u64(), Some(2));
+    assert!(
+        e["keys"].as_array().is_some_and(|k| k
+            .iter()
+            .any(|k| k.as_str().is_some_and(|k| k.starts_with("cli/")))),
+        "{e}"
+    );
+    // A bad pattern is refused before connecting, with a reason.
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_aspen"))
+        .args(["--endpoints", &cluster.nodes[1].addr])
+        .args(["--token-file", common::path_str(&cluster.token_file)])
+        .args(["hooks", "tail", "--type", "kv.>.x"])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("'>'"));
+}

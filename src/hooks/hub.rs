@@ -162,7 +162,10 @@ impl HookHub {
     }
 
     /// Stages an applied entry's events in its batch; returns how many were staged
-    /// (0 when the outbox is full: they are dropped and counted).
+    /// (0 when the outbox is full: they are dropped and counted). They count as pending
+    /// from now on, before the batch commits, so that the delivery thread never
+    /// delivers (and subtracts) events not yet counted; `unstage` takes them back when
+    /// the batch fails.
     pub fn stage(
         &self,
         batch: &mut OwnedWriteBatch,
@@ -178,16 +181,24 @@ impl HookHub {
             return Ok(0);
         }
         self.outbox.stage(batch, index, events)?;
+        self.pending.fetch_add(n, Ordering::AcqRel);
         Ok(n)
+    }
+
+    /// The batch holding `staged` events failed to commit.
+    pub fn unstage(&self, staged: u64) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                Some(p.saturating_sub(staged))
+            });
     }
 
     /// After the batch holding `staged` events committed: wakes the delivery thread.
     pub fn staged(&self, staged: u64) {
-        if staged == 0 {
-            return;
+        if staged > 0 {
+            self.wake();
         }
-        self.pending.fetch_add(staged, Ordering::AcqRel);
-        self.wake();
     }
 
     fn wake(&self) {
@@ -277,7 +288,7 @@ impl HookHub {
         let line = event.json_line();
         if let Err(e) = spool.write(&event, &line) {
             let n = self.spool_errors.fetch_add(1, Ordering::AcqRel);
-            if n == 0 || n % HOOK_OVERFLOW_LOG_EVERY_EVENTS == 0 {
+            if n.is_multiple_of(HOOK_OVERFLOW_LOG_EVERY_EVENTS) {
                 tracing::warn!(error = %e, dir = %spool.dir().display(), "hook spool write failed");
             }
         }

@@ -196,12 +196,18 @@ impl StateMachine {
             Some(hub) => hub.stage(&mut batch, entry.log_id.index, &hook_events)?,
             None => 0,
         };
-        batch.insert(&store.state, layout::META_KEY, encode(&meta)?);
-        batch.commit()?;
-        self.meta = meta;
+        let committed = encode(&meta).and_then(|m| {
+            batch.insert(&store.state, layout::META_KEY, m);
+            batch.commit().map_err(Error::from)
+        });
         if let Some(hub) = &self.hooks {
-            hub.staged(staged);
+            match committed {
+                Ok(()) => hub.staged(staged),
+                Err(_) => hub.unstage(staged),
+            }
         }
+        committed?;
+        self.meta = meta;
         Ok((response, events))
     }
 }
