@@ -462,3 +462,59 @@ async fn cli_hooks_tail_prints_events_of_another_nodes_writes() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("'>'"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_fire_created_on_the_builder_and_installed_on_a_node_that_receives_one() {
+    let mut cluster = Cluster::start(2);
+    let leader = cluster.wait_leader(None).await;
+    let client = cluster.client_of(leader);
+    for i in 0..5 {
+        client
+            .write_one(put(&format!("s/{i}"), "v"))
+            .await
+            .expect("put");
+    }
+    // Snapshot and purge the log on the leader: a new node can only get a snapshot.
+    client.snapshot().await.expect("snapshot");
+    let status = cluster.status(leader).await.expect("status");
+    let snap = status.snapshot_index.expect("snapshot index");
+    let leader_spool = cluster.nodes[leader].data_dir.join("hooks");
+    wait_for("raft.snapshot_created on the leader", || {
+        spool_events(&leader_spool)
+            .iter()
+            .any(|e| e["type"] == "raft.snapshot_created" && e["index"].as_u64() == Some(snap))
+    })
+    .await;
+    assert!(leader_spool
+        .join("raft.snapshot_created")
+        .join(format!("{snap}.json"))
+        .exists());
+
+    let new = cluster.add_node(&[]);
+    client
+        .add_learner(cluster.nodes[new].id, cluster.nodes[new].addr.clone())
+        .await
+        .expect("add learner");
+    let spool = cluster.nodes[new].data_dir.join("hooks");
+    wait_for("raft.snapshot_installed on the new node", || {
+        spool_events(&spool)
+            .iter()
+            .any(|e| e["type"] == "raft.snapshot_installed")
+    })
+    .await;
+    let events = spool_events(&spool);
+    let installed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "raft.snapshot_installed")
+        .collect();
+    assert_eq!(installed.len(), 1, "{events:?}");
+    assert!(installed[0]["index"].as_u64() >= Some(snap));
+    // What the snapshot covered is not replayed as kv events on the new node.
+    assert!(of_type(&events, "kv.write", "s/0").is_empty(), "{events:?}");
+    // Changes after it are.
+    client.write_one(put("s/after", "v")).await.expect("put");
+    wait_for("s/after on the new node", || {
+        !of_type(&spool_events(&spool), "kv.write", "s/after").is_empty()
+    })
+    .await;
+}
