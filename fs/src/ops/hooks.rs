@@ -53,6 +53,20 @@ fn parse(path: &str) -> Option<HookPath> {
     }
 }
 
+/// The contents of a hooks file in `events`; ENOENT when it is not there.
+fn contents_in(events: &[HookRecord], p: &HookPath) -> OpResult<Vec<u8>> {
+    match p {
+        HookPath::Events => Ok(events.iter().flat_map(|e| e.line.iter().copied()).collect()),
+        HookPath::EventFile(kind, index) => events
+            .iter()
+            .rev()
+            .find(|e| &e.kind == kind && e.index == *index)
+            .map(|e| e.line.clone())
+            .ok_or(Errno::ENOENT),
+        HookPath::TypeDir(_) => Err(Errno::EISDIR),
+    }
+}
+
 fn file_attr(ino: u64, size: u64) -> FileAttr {
     attr::synthesized(ino, FileType::RegularFile, 0o444, size, SystemTime::now())
 }
@@ -72,32 +86,15 @@ impl AspenFs {
 
     /// Current contents of a hooks file; ENOENT when it is gone (or never was).
     fn hook_contents(&self, p: &HookPath) -> OpResult<Vec<u8>> {
-        match p {
-            HookPath::Events => Ok(self
-                .hook_events()?
-                .into_iter()
-                .flat_map(|e| e.line)
-                .collect()),
-            HookPath::EventFile(kind, index) => self
-                .hook_events()?
-                .into_iter()
-                .rev()
-                .find(|e| &e.kind == kind && e.index == *index)
-                .map(|e| e.line)
-                .ok_or(Errno::ENOENT),
-            HookPath::TypeDir(_) => Err(Errno::EISDIR),
-        }
+        contents_in(&self.hook_events()?, p)
     }
 
-    /// Attributes of an existing path below `/hooks`.
+    /// Attributes of an existing path below `/hooks`, from one read of the backend.
     fn hook_attr(&self, ino: u64, p: &HookPath) -> OpResult<FileAttr> {
         match p {
             HookPath::TypeDir(kind) if self.is_hook_type(kind) => Ok(dir_attr(ino)),
             HookPath::TypeDir(_) => Err(Errno::ENOENT),
-            file => {
-                let len = self.hook_contents(file)?.len() as u64;
-                Ok(file_attr(ino, len))
-            }
+            file => Ok(file_attr(ino, self.hook_contents(file)?.len() as u64)),
         }
     }
 
@@ -119,20 +116,10 @@ impl AspenFs {
             (false, _) if !self.is_hook_type(dir) => return Err(Errno::ENOTDIR),
             _ => return Err(Errno::ENOENT),
         };
-        // Check before counting a lookup, so that a missing name costs no inode.
-        self.hook_attr(UNKNOWN_INO, &p)?;
-        let kind = match p {
-            HookPath::TypeDir(_) => FileType::Directory,
-            _ => FileType::RegularFile,
-        };
-        let ino = self.inodes.lookup(parent, name, kind, None)?;
-        match self.hook_attr(ino, &p) {
-            Ok(a) => Ok((a, Duration::ZERO)),
-            Err(e) => {
-                self.inodes.forget(ino, 1)?;
-                Err(e)
-            }
-        }
+        // Checked before counting a lookup, so that a missing name costs no inode.
+        let mut a = self.hook_attr(UNKNOWN_INO, &p)?;
+        a.ino = fuser::INodeNo(self.inodes.lookup(parent, name, a.kind, None)?);
+        Ok((a, Duration::ZERO))
     }
 
     /// getattr of a path below `/hooks` (not `/hooks` itself).
@@ -202,6 +189,8 @@ impl AspenFs {
     ) -> OpResult<()> {
         // (name, is_dir)
         let mut items: Vec<(String, bool)> = vec![(".".into(), true), ("..".into(), true)];
+        // One read of the backend for the whole reply.
+        let events = self.hook_events()?;
         if path.is_empty() {
             items.push((EVENTS_FILE.to_string(), false));
             items.extend(
@@ -213,9 +202,8 @@ impl AspenFs {
             );
         } else {
             self.hooks_check_dir(path)?;
-            let mut names: Vec<u64> = self
-                .hook_events()?
-                .into_iter()
+            let mut names: Vec<u64> = events
+                .iter()
                 .filter(|e| e.kind == path)
                 .map(|e| e.index)
                 .collect();
@@ -241,12 +229,16 @@ impl AspenFs {
                     } else {
                         format!("{path}/{name}")
                     };
-                    let a = match parse(&full_path).map(|p| self.hook_attr(child, &p)) {
-                        Some(Ok(a)) => a,
-                        // Gone since the listing was taken: leave it out.
-                        _ => {
-                            self.inodes.forget(child, 1)?;
-                            continue;
+                    let a = if *is_dir {
+                        dir_attr(child)
+                    } else {
+                        match parse(&full_path).map(|p| contents_in(&events, &p)) {
+                            Some(Ok(data)) => file_attr(child, data.len() as u64),
+                            // Not a file after all: leave it out.
+                            _ => {
+                                self.inodes.forget(child, 1)?;
+                                continue;
+                            }
                         }
                     };
                     let full = sink.add(name, off, &a, Duration::ZERO);
