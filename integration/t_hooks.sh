@@ -34,6 +34,15 @@ grep -q '^aspen_hook_events_delivered_total{node="2"} [1-9]' "$T/m2/cluster/metr
 grep -q '^aspen_hook_overflow_total{node="2"} 0' "$T/m2/cluster/metrics" || fail "overflow metric"
 pass "/cluster/metrics has the hook figures"
 
+# A remote mount (a client of node 3) shows node 3's events.
+mkdir -p "$T/m4"
+"$ASPEN" mount "${ADDR[3]}" "$T/m4" -o "token_file=$T/token" || fail "remote mount"
+wait_for "remote mount" mounted "$T/m4"
+wait_for "node 3's /hooks over a remote mount" sh -c "grep -q '\"hooked\".*\"node\":3' '$T/m4/hooks/events'"
+ls "$T/m4/hooks/kv.write" | grep -q '\.json$' || fail "remote /hooks/kv.write listing"
+umount "$T/m4"
+pass "a remote mount shows its node's /hooks"
+
 ASPEN_ENDPOINTS=${ADDR[3]} "$ASPEN" hooks tail --type 'kv.*' --count 1 >"$T/tail.out" &
 tail_pid=$!
 PIDS+=($tail_pid)
