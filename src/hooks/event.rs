@@ -63,6 +63,9 @@ pub struct HookEvent {
     pub term: Option<u64>,
     /// `cluster.membership_change`: every member (voters and learners) after the change.
     pub members: Option<Vec<NodeId>>,
+    /// Bytes of `keys`, kept while the event is built (not part of the payload).
+    #[serde(skip)]
+    listed_key_bytes: usize,
 }
 
 impl HookEvent {
@@ -80,6 +83,7 @@ impl HookEvent {
             leader: None,
             term: None,
             members: None,
+            listed_key_bytes: 0,
         }
     }
 
@@ -107,11 +111,10 @@ impl HookEvent {
 
     fn add_key(&mut self, key: &str) {
         self.key_count = self.key_count.saturating_add(1);
-        let listed: usize = self.keys.iter().map(String::len).sum();
-        if self.keys.len() < MAX_HOOK_EVENT_KEYS
-            && listed.saturating_add(key.len()) <= MAX_HOOK_EVENT_KEY_BYTES
-        {
+        let listed = self.listed_key_bytes.saturating_add(key.len());
+        if self.keys.len() < MAX_HOOK_EVENT_KEYS && listed <= MAX_HOOK_EVENT_KEY_BYTES {
             self.keys.push(key.to_string());
+            self.listed_key_bytes = listed;
         }
     }
 }
@@ -345,6 +348,32 @@ mod tests {
         let line = events[0].json_line();
         assert!(line.starts_with("{\"v\":1,\"type\":\"kv.write\",\"index\":9,"));
         assert!(line.ends_with("}\n"));
+    }
+
+    #[test]
+    fn listed_keys_are_bounded_and_counted() {
+        let commands = vec![(1, Command::DeletePrefix { prefix: "p".into() })];
+        let results = vec![put_result(2)];
+        for (n, len, listed) in [(2000, 4, MAX_HOOK_EVENT_KEYS), (100, 300, 27)] {
+            let changes: Vec<Event> = (0..n)
+                .map(|i| change(2, &format!("{i:0len$}"), None))
+                .collect();
+            let entry = AppliedEntry {
+                index: 3,
+                stamp_ns: 0,
+                commands: &commands,
+                results: &results,
+                changes: &changes,
+                revision_before: 1,
+            };
+            let events = from_entry(&entry, 1);
+            assert_eq!(events.len(), 1);
+            assert_eq!(events[0].kind, KV_DELETE);
+            assert_eq!(events[0].key_count, n as u64);
+            assert_eq!(events[0].keys.len(), listed);
+            let bytes: usize = events[0].keys.iter().map(String::len).sum();
+            assert!(bytes <= MAX_HOOK_EVENT_KEY_BYTES);
+        }
     }
 
     #[test]

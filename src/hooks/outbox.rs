@@ -82,12 +82,8 @@ impl Outbox {
         }
     }
 
-    /// Undelivered events after `after`, in order, at most `limit`.
-    pub fn page(
-        &self,
-        after: Option<OutboxKey>,
-        limit: usize,
-    ) -> Result<Vec<(OutboxKey, HookEvent)>> {
+    /// The outbox records after `after` (all of them for `None`).
+    fn range_after(&self, after: Option<OutboxKey>) -> fjall::Iter {
         let from = match after {
             Some((i, s)) => match s.checked_add(1) {
                 Some(s) => record_key((i, s)),
@@ -95,9 +91,17 @@ impl Outbox {
             },
             None => vec![TAG_OUTBOX],
         };
-        let to = vec![TAG_OUTBOX + 1];
+        self.store.hooks.range(from..vec![TAG_OUTBOX + 1])
+    }
+
+    /// Undelivered events after `after`, in order, at most `limit`.
+    pub fn page(
+        &self,
+        after: Option<OutboxKey>,
+        limit: usize,
+    ) -> Result<Vec<(OutboxKey, HookEvent)>> {
         let mut out = Vec::new();
-        for guard in self.store.hooks.range(from..to) {
+        for guard in self.range_after(after) {
             if out.len() >= limit {
                 break;
             }
@@ -144,23 +148,15 @@ impl Outbox {
 
     /// Undelivered events, counted up to `limit` (more counts as `limit`).
     pub fn count(&self, after: Option<OutboxKey>, limit: usize) -> Result<usize> {
-        Ok(self.page_keys(after, limit)?.len())
-    }
-
-    fn page_keys(&self, after: Option<OutboxKey>, limit: usize) -> Result<Vec<OutboxKey>> {
-        let from = match after {
-            Some((i, s)) => record_key((i, s.saturating_add(1))),
-            None => vec![TAG_OUTBOX],
-        };
-        let mut out = Vec::new();
-        for guard in self.store.hooks.range(from..vec![TAG_OUTBOX + 1]) {
-            if out.len() >= limit {
+        let mut n = 0;
+        for guard in self.range_after(after) {
+            if n >= limit {
                 break;
             }
-            let k = guard.key()?;
-            out.push(parse_key(&k)?);
+            parse_key(&guard.key()?)?;
+            n += 1;
         }
-        Ok(out)
+        Ok(n)
     }
 }
 
