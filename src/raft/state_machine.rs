@@ -116,18 +116,22 @@ impl StateMachine {
         self.hooks = Some(hub);
     }
 
-    /// The hook events of an entry that is not a normal one.
-    fn raft_hook_events(&self, entry: &LogEntry, hub: &HookHub) -> Vec<HookEvent> {
+    /// The hook events of an applied entry, from the entry, its results and its KV
+    /// changes (`self.meta` is still the state before it).
+    fn hook_events(
+        &self,
+        entry: &LogEntry,
+        response: &RaftResponse,
+        changes: &[Event],
+        hub: &HookHub,
+    ) -> Vec<HookEvent> {
         let index = entry.log_id.index;
+        let revision = self.meta.revision;
         match &entry.payload {
             EntryPayload::Blank => {
                 // A new leader's first entry of its term.
-                let mut e = HookEvent::new(
-                    hook_event::RAFT_LEADER_CHANGE,
-                    index,
-                    self.meta.revision,
-                    hub.node(),
-                );
+                let mut e =
+                    HookEvent::new(hook_event::RAFT_LEADER_CHANGE, index, revision, hub.node());
                 e.leader = Some(entry.log_id.leader_id.node_id);
                 e.term = Some(entry.log_id.leader_id.term);
                 vec![e]
@@ -136,13 +140,23 @@ impl StateMachine {
                 let mut e = HookEvent::new(
                     hook_event::CLUSTER_MEMBERSHIP_CHANGE,
                     index,
-                    self.meta.revision,
+                    revision,
                     hub.node(),
                 );
                 e.members = Some(m.nodes().map(|(id, _)| *id).collect());
                 vec![e]
             }
-            EntryPayload::Normal(_) => Vec::new(),
+            EntryPayload::Normal(RaftRequest::V1 { stamp_ns, commands }) => hook_event::from_entry(
+                &AppliedEntry {
+                    index,
+                    stamp_ns: *stamp_ns,
+                    commands,
+                    results: &response.results,
+                    changes,
+                    revision_before: revision,
+                },
+                hub.node(),
+            ),
         }
     }
 
@@ -153,10 +167,6 @@ impl StateMachine {
         let mut batch = store.db.batch();
         let mut response = RaftResponse::default();
         let mut events = Vec::new();
-        let mut hook_events = match &self.hooks {
-            Some(hub) => self.raft_hook_events(entry, hub),
-            None => Vec::new(),
-        };
         match &entry.payload {
             EntryPayload::Blank => {}
             EntryPayload::Membership(m) => {
@@ -175,25 +185,15 @@ impl StateMachine {
                         None => batch.remove(&store.state, k),
                     }
                 }
-                if let Some(hub) = &self.hooks {
-                    hook_events = hook_event::from_entry(
-                        &AppliedEntry {
-                            index: entry.log_id.index,
-                            stamp_ns: *stamp_ns,
-                            commands,
-                            results: &response.results,
-                            changes: &applied.events,
-                            revision_before: self.meta.revision,
-                        },
-                        hub.node(),
-                    );
-                }
                 meta = applied.meta;
                 events = applied.events;
             }
         }
         let staged = match &self.hooks {
-            Some(hub) => hub.stage(&mut batch, entry.log_id.index, &hook_events)?,
+            Some(hub) => {
+                let hook_events = self.hook_events(entry, &response, &events, hub);
+                hub.stage(&mut batch, entry.log_id.index, &hook_events)?
+            }
             None => 0,
         };
         let committed = encode(&meta).and_then(|m| {
