@@ -13,6 +13,13 @@ for f in $(grep -l '"hooked"' "$B"/kv.write/*.json); do cat "$f"; grep -q '"node
 ls "$B" | grep -qx events || fail "ls /hooks"
 pass "a write on node 1 is an event file and an events line in node 2's /hooks"
 
+tail -n 0 -f "$B/events" >"$T/tailf.out" 2>/dev/null &
+PIDS+=($!)
+wait_for "tail -f started" sh -c "ls -l /proc/$!/fd | grep -q '$B/events'"
+echo f > "$A/followed"
+wait_for "tail -f of node 2's /hooks/events shows the write on node 1" grep -q '"followed"' "$T/tailf.out"
+pass "tail -f /hooks/events follows new events"
+
 grep -q '"hooked"' "$SPOOL/events" || fail "spool events file"
 ls "$SPOOL/kv.write" | grep -q '\.json$' || fail "spool event files"
 if command -v inotifywait >/dev/null; then
