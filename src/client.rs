@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, Mutex};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::{Command, CommandResult, Event, ReadQuery, ReadResult, WriteResult};
 use crate::limits::*;
-use crate::net::proto::{ClusterStatus, Consistency, Request, Response, Role};
+use crate::net::proto::{ClusterStatus, Consistency, HookRecent, Request, Response, Role};
 use crate::net::rpc::RpcConn;
 use crate::raft::types::NodeId;
 
@@ -54,6 +54,25 @@ impl WatchStream {
             Some(Response::StreamEnd(Some(e))) | Some(Response::Failed(e)) => Err(e),
             Some(Response::StreamEnd(None)) => Err(Error::io("watch ended")),
             Some(_) => Err(Error::internal("unexpected frame in a watch stream")),
+            None => Err(Error::io("connection lost")),
+        }
+    }
+}
+
+/// A `hooks tail` stream.
+pub struct HookStream {
+    rx: mpsc::Receiver<Response>,
+    _conn: Arc<RpcConn>,
+}
+
+impl HookStream {
+    /// The next JSON lines (newline included); `Err` when the stream ended.
+    pub async fn next(&mut self) -> Result<Vec<String>> {
+        match self.rx.recv().await {
+            Some(Response::HookLines(lines)) => Ok(lines),
+            Some(Response::StreamEnd(Some(e))) | Some(Response::Failed(e)) => Err(e),
+            Some(Response::StreamEnd(None)) => Err(Error::io("hook stream ended")),
+            Some(_) => Err(Error::internal("unexpected frame in a hook stream")),
             None => Err(Error::io("connection lost")),
         }
     }
@@ -234,24 +253,48 @@ impl Client {
     /// Follows changes at or below `prefix` from `from_revision` (0: from now), on a
     /// connection of its own.
     pub async fn watch(&self, prefix: &str, from_revision: u64) -> Result<WatchStream> {
+        let req = Request::Watch {
+            prefix: prefix.to_string(),
+            from_revision,
+        };
+        let (rx, conn) = self.open_stream(&req).await?;
+        Ok(WatchStream { rx, _conn: conn })
+    }
+
+    /// Sends a streaming request on a connection of its own, to the first endpoint
+    /// that answers.
+    async fn open_stream(&self, req: &Request) -> Result<(mpsc::Receiver<Response>, Arc<RpcConn>)> {
         let mut last = Error::new(ErrorKind::Unavailable, "no endpoint reachable");
         for offset in 0..self.endpoints.len() {
             let addr = self.endpoint(offset).to_string();
             match RpcConn::connect(&addr, Role::Client, &self.token).await {
                 Ok(c) => {
                     let conn = Arc::new(c);
-                    let rx = conn
-                        .stream(&Request::Watch {
-                            prefix: prefix.to_string(),
-                            from_revision,
-                        })
-                        .await?;
-                    return Ok(WatchStream { rx, _conn: conn });
+                    let rx = conn.stream(req).await?;
+                    return Ok((rx, conn));
                 }
                 Err(e) if e.kind == ErrorKind::PermissionDenied => return Err(e),
                 Err(e) => last = e,
             }
         }
         Err(last)
+    }
+
+    /// Follows the hook events one node delivers from now on whose type matches
+    /// `pattern` (`*` one segment, `>` the rest).
+    pub async fn hook_tail(&self, pattern: &str) -> Result<HookStream> {
+        let req = Request::HookTail {
+            pattern: pattern.to_string(),
+        };
+        let (rx, conn) = self.open_stream(&req).await?;
+        Ok(HookStream { rx, _conn: conn })
+    }
+
+    /// The recent hook events of the node this client talks to, and its delivery figures.
+    pub async fn hook_recent(&self) -> Result<HookRecent> {
+        match self.call(Request::HookRecent, true).await? {
+            Response::HookRecent(r) => r,
+            _ => Err(Error::internal("unexpected response to hook-recent")),
+        }
     }
 }

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod hooks;
 pub mod kv;
 pub mod limits;
 pub mod mount;

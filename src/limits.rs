@@ -182,3 +182,36 @@ pub const JOIN_CATCH_UP_TIMEOUT_MS: u64 = 60_000;
 /// Changes queued for a mount's kernel-cache notifier before they are dropped (and the
 /// caches flushed whole instead).
 pub const FS_CHANGE_QUEUE_LEN: usize = 65_536;
+
+// ---- hooks (DESIGN.md section 6) ----
+
+/// Hook events waiting for delivery on one node (the persisted outbox) before new ones
+/// are dropped and counted as overflow; apply never waits for delivery.
+pub const HOOK_QUEUE_EVENTS: usize = 65_536;
+/// Events the delivery thread takes from the outbox per round.
+pub const HOOK_DELIVERY_BATCH_EVENTS: usize = 256;
+/// Node-local events (snapshots) queued for delivery before they are dropped and counted.
+pub const HOOK_DIRECT_QUEUE_EVENTS: usize = 64;
+/// Keys listed in one event; `key_count` still gives the total.
+pub const MAX_HOOK_EVENT_KEYS: usize = 1000;
+/// Bytes of keys listed in one event (so the recent ring fits one frame); `key_count`
+/// still gives the total.
+pub const MAX_HOOK_EVENT_KEY_BYTES: usize = 8 * 1024;
+/// Most event lines in one `hooks tail` frame.
+pub const MAX_HOOK_LINES_PER_FRAME: usize = 256;
+/// Recent events kept in memory for `/hooks/events` and `/hooks/<type>/`.
+pub const MAX_HOOK_RING_EVENTS: usize = 1024;
+/// Event files kept per type in the spool directory (oldest removed beyond).
+pub const MAX_HOOK_SPOOL_FILES_PER_TYPE: usize = 1000;
+/// Size of the spool's `events` file before it is rotated to `events.1`, in bytes.
+pub const MAX_HOOK_EVENTS_FILE_BYTES: u64 = 4 * 1024 * 1024;
+/// Bytes read back from the end of the `events` file at start (recent ring, dedupe).
+pub const HOOK_EVENTS_TAIL_READ_BYTES: u64 = 256 * 1024;
+/// Capacity of the in-process broadcast to `aspen hooks tail` streams, in events.
+pub const HOOK_TAIL_BROADCAST_EVENTS: usize = 4096;
+/// Longest event pattern of `aspen hooks tail --type`, in bytes.
+pub const MAX_HOOK_PATTERN_BYTES: usize = 256;
+/// How long the delivery thread sleeps when nothing woke it, in milliseconds.
+pub const HOOK_IDLE_WAKE_MS: u64 = 1000;
+/// Overflowed events between two overflow warnings in the log (the first is always logged).
+pub const HOOK_OVERFLOW_LOG_EVERY_EVENTS: u64 = 1000;

@@ -169,6 +169,17 @@ pub struct Change {
     pub deleted: bool,
 }
 
+/// One recent hook event, as `/hooks` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRecord {
+    /// The event type, e.g. `kv.write` (the directory under `/hooks`).
+    pub kind: String,
+    /// The raft log index (the file is `<index>.json`).
+    pub index: u64,
+    /// The event as one JSON line, newline included.
+    pub line: Vec<u8>,
+}
+
 /// Error categories; each maps to one errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -268,4 +279,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Changes made by others (other nodes, other mounts, the CLI), in apply order.
     /// Called once per mount; the receiver ends when the backend shuts down.
     fn subscribe(&self) -> Receiver<Change>;
+
+    /// The hook event types, one directory each under `/hooks` (none by default).
+    fn hook_types(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The recent hook events (a bounded ring), oldest first (none by default).
+    fn hook_events(&self) -> BackendResult<Vec<HookRecord>> {
+        Ok(Vec::new())
+    }
 }

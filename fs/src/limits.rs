@@ -83,3 +83,9 @@ pub const MEMORY_CAPACITY_BYTES: u64 = 1 << 32;
 
 /// MemoryBackend: most entries stored, in entries (ENOSPC beyond).
 pub const MEMORY_MAX_ENTRIES: u64 = 1 << 22;
+
+/// MemoryBackend: most recent hook events kept, in events.
+pub const MEMORY_MAX_HOOK_EVENTS: usize = 1024;
+
+/// Longest `/hooks/<type>/<index>.json` name the mount accepts, in bytes.
+pub const MAX_HOOK_NAME_BYTES: usize = 64;

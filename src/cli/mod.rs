@@ -3,6 +3,7 @@
 
 mod bench;
 mod cluster;
+mod hooks;
 mod kv;
 mod node;
 mod output;
@@ -53,6 +54,9 @@ pub enum Cmd {
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Hook events (aspen hooks tail).
+    #[command(subcommand)]
+    Hooks(hooks::HooksCmd),
     /// Mount a cluster: aspen mount HOST:PORT DIR [-o OPTIONS] [--foreground] (what mount -t aspen runs).
     Mount {
         source: String,
@@ -141,6 +145,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Topic(cmd) => topic::run_topic(cmd, &cli.client).await,
         Cmd::Group(cmd) => topic::run_group(cmd, &cli.client).await,
         Cmd::Bench(cmd) => bench::run(cmd, &cli.client).await,
+        Cmd::Hooks(cmd) => hooks::run(cmd, &cli.client).await,
         // Handled in main before the runtime starts (it may fork).
         Cmd::Mount { .. } => Err(Error::internal("aspen mount must be run as a command")),
     }

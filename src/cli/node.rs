@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 
 use crate::error::{Error, Result};
+use crate::hooks::HookConfig;
 use crate::limits::DEFAULT_MAX_VALUE_BYTES;
 use crate::mount::backend::Target;
 use crate::mount::options::MountOptions;
@@ -62,6 +63,9 @@ pub struct NodeArgs {
     /// Mount options for --mount (see aspen(5)).
     #[arg(short = 'o', long = "options", default_value = "")]
     pub options: String,
+    /// Spool directory for hook event files [default: <data-dir>/hooks].
+    #[arg(long)]
+    pub hook_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +86,9 @@ pub struct UpArgs {
     pub max_value_bytes: usize,
     #[arg(long, value_enum, default_value = "human")]
     pub log_format: LogFormat,
+    /// Spool directory for hook event files [default: <data-dir>/hooks].
+    #[arg(long)]
+    pub hook_dir: Option<PathBuf>,
 }
 
 /// `~/.local/share/aspen` (or `$XDG_DATA_HOME/aspen`).
@@ -167,6 +174,10 @@ pub async fn run_node(args: NodeArgs) -> Result<()> {
         advertise: args.advertise,
         max_value_bytes: args.max_value_bytes,
         bootstrap,
+        hooks: HookConfig {
+            spool_dir: args.hook_dir,
+            ..HookConfig::default()
+        },
     };
     let opts = MountOptions::parse(&args.options, false)?;
     if let Some(dir) = &args.mount {
@@ -207,6 +218,10 @@ pub async fn run_up(args: UpArgs) -> Result<()> {
         advertise: None,
         max_value_bytes: args.max_value_bytes,
         bootstrap: Bootstrap::Init(BTreeMap::new()),
+        hooks: HookConfig {
+            spool_dir: args.hook_dir.clone(),
+            ..HookConfig::default()
+        },
     };
     let opts = MountOptions::parse(&args.options, false)?;
     if let Some(dir) = &args.dir {

@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::kv::*;
 use crate::limits::{CLIENT_RETRY_BACKOFF_MS, FS_CHANGE_QUEUE_LEN, MAX_LIST_LIMIT};
 use crate::mount::status;
-use crate::net::proto::{ClusterStatus, Consistency};
+use crate::net::proto::{ClusterStatus, Consistency, HookRecent};
 use crate::node::Node;
 use crate::raft::state_machine::Applied;
 
@@ -44,6 +44,13 @@ impl Target {
         match self {
             Target::Local(n) => n.status(),
             Target::Remote(c) => c.status().await,
+        }
+    }
+
+    async fn hook_recent(&self) -> Result<HookRecent> {
+        match self {
+            Target::Local(n) => Ok(n.hook_recent()),
+            Target::Remote(c) => c.hook_recent().await,
         }
     }
 
@@ -91,6 +98,10 @@ impl KvBackend {
 
     fn status(&self) -> fs::BackendResult<ClusterStatus> {
         self.rt.block_on(self.target.status()).map_err(to_fs)
+    }
+
+    fn hook_recent(&self) -> fs::BackendResult<HookRecent> {
+        self.rt.block_on(self.target.hook_recent()).map_err(to_fs)
     }
 }
 
@@ -328,7 +339,39 @@ impl fs::Backend for KvBackend {
 
     fn cluster_file(&self, name: &str) -> fs::BackendResult<Vec<u8>> {
         let s = self.status()?;
-        status::render(name, &s).ok_or_else(|| fs::BackendError::new(fs::ErrorKind::NotFound, name))
+        let hooks = if name == "metrics" {
+            match self.hook_recent() {
+                Ok(r) => Some(r.stats),
+                Err(e) => {
+                    tracing::warn!(error = %e, "hook figures unavailable for /cluster/metrics");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        status::render(name, &s, hooks.as_ref())
+            .ok_or_else(|| fs::BackendError::new(fs::ErrorKind::NotFound, name))
+    }
+
+    fn hook_types(&self) -> Vec<String> {
+        crate::hooks::EVENT_TYPES
+            .iter()
+            .map(|t| t.to_string())
+            .collect()
+    }
+
+    fn hook_events(&self) -> fs::BackendResult<Vec<fs::HookRecord>> {
+        Ok(self
+            .hook_recent()?
+            .events
+            .into_iter()
+            .map(|e| fs::HookRecord {
+                kind: e.kind,
+                index: e.index,
+                line: e.line.into_bytes(),
+            })
+            .collect())
     }
 
     fn subscribe(&self) -> std_mpsc::Receiver<fs::Change> {

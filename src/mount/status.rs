@@ -1,12 +1,15 @@
 //! The read-only files under `/cluster`: `leader`, `members`, `node`, `health` and
-//! `metrics` (Prometheus text format), rendered from a node's status.
+//! `metrics` (Prometheus text format), rendered from a node's status and its hook
+//! delivery figures.
 
+use crate::hooks::HookStats;
 use crate::net::proto::ClusterStatus;
 
 pub const FILES: &[&str] = &["health", "leader", "members", "metrics", "node"];
 
-/// Contents of `/cluster/<name>`, or `None` for an unknown name.
-pub fn render(name: &str, s: &ClusterStatus) -> Option<Vec<u8>> {
+/// Contents of `/cluster/<name>`, or `None` for an unknown name. `hooks` adds the hook
+/// figures to `metrics` (when they could be read).
+pub fn render(name: &str, s: &ClusterStatus, hooks: Option<&HookStats>) -> Option<Vec<u8>> {
     let text = match name {
         "leader" => match (s.leader, &s.leader_addr) {
             (Some(id), Some(addr)) => format!("{id} {addr}\n"),
@@ -43,7 +46,13 @@ pub fn render(name: &str, s: &ClusterStatus) -> Option<Vec<u8>> {
                 "unavailable: no leader (no quorum?)\n".to_string()
             }
         }
-        "metrics" => metrics(s),
+        "metrics" => {
+            let mut m = metrics(s);
+            if let Some(h) = hooks {
+                m.push_str(&hook_metrics(s.id, h));
+            }
+            m
+        }
         _ => return None,
     };
     Some(text.into_bytes())
@@ -97,6 +106,53 @@ fn metrics(s: &ClusterStatus) -> String {
         "aspen_cluster_voters",
         "Voters in the cluster configuration.",
         s.members.iter().filter(|m| m.voter).count() as u64,
+    );
+    out
+}
+
+/// The hook delivery figures, Prometheus text.
+pub fn hook_metrics(node: u64, h: &HookStats) -> String {
+    let mut out = String::new();
+    let mut one = |name: &str, kind: &str, help: &str, value: u64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{node=\"{node}\"}} {value}\n"
+        ));
+    };
+    one(
+        "aspen_hook_events_delivered_total",
+        "counter",
+        "Hook events delivered on this node since it started.",
+        h.delivered,
+    );
+    one(
+        "aspen_hook_overflow_total",
+        "counter",
+        "Hook events dropped because delivery was behind (full queue) since this node started.",
+        h.overflow,
+    );
+    one(
+        "aspen_hook_spool_errors_total",
+        "counter",
+        "Hook spool writes that failed since this node started.",
+        h.spool_errors,
+    );
+    one(
+        "aspen_hook_tail_lagged_total",
+        "counter",
+        "Hook events that slow hooks-tail streams missed since this node started.",
+        h.tail_lagged,
+    );
+    one(
+        "aspen_hook_pending_events",
+        "gauge",
+        "Hook events staged and not yet delivered.",
+        h.pending,
+    );
+    one(
+        "aspen_hook_cursor_index",
+        "gauge",
+        "Log index of the last delivered hook event.",
+        h.cursor_index,
     );
     out
 }

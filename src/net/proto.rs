@@ -15,6 +15,7 @@ use openraft::raft::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::hooks::{HookStats, RecentEvent};
 use crate::kv::{Command, CommandResult, Event, ReadQuery, ReadResult};
 use crate::limits::NONCE_BYTES;
 use crate::raft::types::{NodeId, TypeConfig};
@@ -113,6 +114,13 @@ pub enum Request {
         hops: u8,
     },
     TriggerSnapshot,
+    /// The node's recent hook events and delivery figures (what `/hooks` shows).
+    HookRecent,
+    /// Stream hook events delivered on this node from now on whose type matches
+    /// `pattern` (`*` one segment, `>` the rest); frames are `HookLines`.
+    HookTail {
+        pattern: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -136,6 +144,16 @@ pub enum Response {
     Done(Result<(), Error>),
     /// The request could not be served at all.
     Failed(Error),
+    HookRecent(Result<HookRecent, Error>),
+    /// One frame of a hook tail stream: JSON lines, newline included.
+    HookLines(Vec<String>),
+}
+
+/// A node's recent hook events, oldest first, and its delivery figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookRecent {
+    pub events: Vec<RecentEvent>,
+    pub stats: HookStats,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -58,6 +58,11 @@ impl Handler for NodeHandler {
                 Response::Done(node.membership(req).await)
             }
             Request::TriggerSnapshot => Response::Done(node.snapshot_now().await),
+            Request::HookRecent => Response::HookRecent(Ok(node.hook_recent())),
+            Request::HookTail { pattern } => {
+                super::hook_tail::stream(node.clone(), pattern, &reply).await;
+                return;
+            }
         };
         reply.send(resp).await;
     }

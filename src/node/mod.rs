@@ -3,6 +3,7 @@
 //! request handler, the in-process file-system backend and the CLI.
 
 mod handler;
+mod hook_tail;
 mod leases;
 pub mod proposer;
 mod watch;
@@ -18,6 +19,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::hooks::{HookConfig, HookHub};
 use crate::kv::{self, Command, CommandResult, ReadQuery, ReadResult};
 use crate::limits::*;
 use crate::net::auth::Keys;
@@ -52,6 +54,7 @@ pub struct NodeConfig {
     pub keys: Keys,
     pub max_value_bytes: usize,
     pub bootstrap: Bootstrap,
+    pub hooks: HookConfig,
 }
 
 pub struct Node {
@@ -63,6 +66,7 @@ pub struct Node {
     pool: PeerPool,
     lease: LeaseTracker,
     max_value_bytes: usize,
+    hooks: Arc<HookHub>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -88,7 +92,9 @@ impl Node {
         let log = LogStore::open(store.clone())?;
         log.check_node_id(config.id)?;
         let (applied_tx, _) = broadcast::channel(EVENT_BROADCAST_CAPACITY);
-        let sm = StateMachine::open(store, applied_tx)?;
+        let hooks = HookHub::start(store.clone(), config.id, &config.data_dir, &config.hooks)?;
+        let mut sm = StateMachine::open(store, applied_tx)?;
+        sm.set_hooks(hooks.clone());
         let shared = sm.shared();
         // Peer connections leave from the listen address (unless it is a wildcard), so
         // that a multi-homed host uses its cluster interface.
@@ -100,7 +106,7 @@ impl Node {
         let pool = PeerPool::new(config.id, config.keys.cluster_secret.clone(), local_ip);
         let raft_config = Arc::new(crate::raft::config("aspen")?);
         let lease = LeaseTracker::default();
-        let raft = Raft::new(
+        let raft = match Raft::new(
             config.id,
             raft_config,
             Network {
@@ -111,7 +117,13 @@ impl Node {
             sm,
         )
         .await
-        .map_err(|e| Error::internal(format!("raft failed to start: {e}")))?;
+        {
+            Ok(r) => r,
+            Err(e) => {
+                hooks.stop();
+                return Err(Error::internal(format!("raft failed to start: {e}")));
+            }
+        };
         let proposals = proposer::start(raft.clone(), pool.clone());
         let node = Arc::new(Node {
             id: config.id,
@@ -122,6 +134,7 @@ impl Node {
             pool,
             lease,
             max_value_bytes: config.max_value_bytes,
+            hooks,
             tasks: std::sync::Mutex::new(Vec::new()),
         });
         let server = tokio::spawn(crate::net::server::serve(
@@ -162,6 +175,21 @@ impl Node {
             }
         }
         let _ = self.raft.shutdown().await;
+        let hooks = self.hooks.clone();
+        let _ = tokio::task::spawn_blocking(move || hooks.stop()).await;
+    }
+
+    /// This node's hook events: delivery, recent ring, tail streams.
+    pub fn hooks(&self) -> &Arc<HookHub> {
+        &self.hooks
+    }
+
+    /// The recent hook events and delivery figures (what `/hooks` shows).
+    pub fn hook_recent(&self) -> crate::net::proto::HookRecent {
+        crate::net::proto::HookRecent {
+            events: self.hooks.recent(),
+            stats: self.hooks.stats(),
+        }
     }
 
     pub fn max_value_bytes(&self) -> usize {

@@ -148,6 +148,8 @@ fn variant_name(r: &Response) -> &'static str {
         Response::StreamEnd(_) => "StreamEnd",
         Response::Status(_) => "Status",
         Response::Done(_) => "Done",
+        Response::HookRecent(_) => "HookRecent",
+        Response::HookLines(_) => "HookLines",
         Response::Failed(_) => "Failed",
     }
 }

@@ -2,7 +2,8 @@
 //! per entry holding the entry's writes, its watch history and the meta record (last
 //! applied id, membership, revision), so the applied state is always consistent with the
 //! recorded last-applied id. Applies are buffered (no fsync): after a crash openraft
-//! replays the log from the last durable applied id.
+//! replays the log from the last durable applied id. The same batch stages the entry's
+//! hook events in the node-local outbox (see `hooks`), so they share its fate.
 //!
 //! Snapshots are files (see `snapshot`); building one first makes the state durable so
 //! the log may be purged behind it. Installing one is crash-safe: the verified file is
@@ -16,6 +17,8 @@ use openraft::{EntryPayload, LogId, RaftSnapshotBuilder, StorageIOError, StoredM
 use tokio::sync::{broadcast, Mutex};
 
 use crate::error::{Error, Result};
+use crate::hooks::event::{self as hook_event, AppliedEntry, HookEvent};
+use crate::hooks::HookHub;
 use crate::kv::apply::Applier;
 use crate::kv::layout::{self, SmMeta};
 use crate::kv::read;
@@ -62,6 +65,7 @@ impl Shared {
 pub struct StateMachine {
     shared: Shared,
     meta: SmMeta,
+    hooks: Option<Arc<HookHub>>,
 }
 
 fn sm_read_err(e: &Error) -> StorageError {
@@ -83,7 +87,11 @@ impl StateMachine {
             applied_tx,
         };
         let meta = read::meta(&shared.view()?)?;
-        let mut sm = StateMachine { shared, meta };
+        let mut sm = StateMachine {
+            shared,
+            meta,
+            hooks: None,
+        };
         let current = snapshot::current_path(&sm.shared.store.snapshot_dir);
         if current.exists() {
             let snap_meta = snapshot::read_meta(&current)?;
@@ -101,6 +109,55 @@ impl StateMachine {
 
     pub fn meta(&self) -> &SmMeta {
         &self.meta
+    }
+
+    /// Publishes hook events of every applied entry (and snapshot) through `hub`.
+    pub fn set_hooks(&mut self, hub: Arc<HookHub>) {
+        self.hooks = Some(hub);
+    }
+
+    /// The hook events of an applied entry, from the entry, its results and its KV
+    /// changes (`self.meta` is still the state before it).
+    fn hook_events(
+        &self,
+        entry: &LogEntry,
+        response: &RaftResponse,
+        changes: &[Event],
+        hub: &HookHub,
+    ) -> Vec<HookEvent> {
+        let index = entry.log_id.index;
+        let revision = self.meta.revision;
+        match &entry.payload {
+            EntryPayload::Blank => {
+                // A new leader's first entry of its term.
+                let mut e =
+                    HookEvent::new(hook_event::RAFT_LEADER_CHANGE, index, revision, hub.node());
+                e.leader = Some(entry.log_id.leader_id.node_id);
+                e.term = Some(entry.log_id.leader_id.term);
+                vec![e]
+            }
+            EntryPayload::Membership(m) => {
+                let mut e = HookEvent::new(
+                    hook_event::CLUSTER_MEMBERSHIP_CHANGE,
+                    index,
+                    revision,
+                    hub.node(),
+                );
+                e.members = Some(m.nodes().map(|(id, _)| *id).collect());
+                vec![e]
+            }
+            EntryPayload::Normal(RaftRequest::V1 { stamp_ns, commands }) => hook_event::from_entry(
+                &AppliedEntry {
+                    index,
+                    stamp_ns: *stamp_ns,
+                    commands,
+                    results: &response.results,
+                    changes,
+                    revision_before: revision,
+                },
+                hub.node(),
+            ),
+        }
     }
 
     fn apply_entry(&mut self, entry: &LogEntry) -> Result<(RaftResponse, Vec<Event>)> {
@@ -132,8 +189,24 @@ impl StateMachine {
                 events = applied.events;
             }
         }
-        batch.insert(&store.state, layout::META_KEY, encode(&meta)?);
-        batch.commit()?;
+        let staged = match &self.hooks {
+            Some(hub) => {
+                let hook_events = self.hook_events(entry, &response, &events, hub);
+                hub.stage(&mut batch, entry.log_id.index, &hook_events)?
+            }
+            None => 0,
+        };
+        let committed = encode(&meta).and_then(|m| {
+            batch.insert(&store.state, layout::META_KEY, m);
+            batch.commit().map_err(Error::from)
+        });
+        if let Some(hub) = &self.hooks {
+            match committed {
+                Ok(()) => hub.staged(staged),
+                Err(_) => hub.unstage(staged),
+            }
+        }
+        committed?;
         self.meta = meta;
         Ok((response, events))
     }
@@ -220,6 +293,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
             shared: self.shared.clone(),
+            hooks: self.hooks.clone(),
         }
     }
 
@@ -263,6 +337,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         })
         .await
         .map_err(|e| snap_err(&e))?;
+        if let (Some(hub), Some(last)) = (&self.hooks, installed.last_applied) {
+            hub.publish_local(HookEvent::new(
+                hook_event::RAFT_SNAPSHOT_INSTALLED,
+                last.index,
+                installed.revision,
+                hub.node(),
+            ));
+        }
         self.meta = installed;
         Ok(())
     }
@@ -289,13 +371,15 @@ async fn open_snapshot(path: &std::path::Path) -> Result<Option<Snapshot<TypeCon
 /// Builds snapshots from a consistent view while applies go on.
 pub struct SnapshotBuilder {
     shared: Shared,
+    hooks: Option<Arc<HookHub>>,
 }
 
 /// Records read from the view per scan while building.
 const BUILD_SCAN_RECORDS: usize = 4096;
 
 impl SnapshotBuilder {
-    fn build(&self) -> Result<std::path::PathBuf> {
+    /// Writes a snapshot file; returns its path and the revision it holds.
+    fn build(&self) -> Result<(std::path::PathBuf, u64)> {
         let view = self.shared.view()?;
         // Everything in the view becomes durable, so the log behind it may be purged.
         self.shared.store.sync()?;
@@ -335,7 +419,7 @@ impl SnapshotBuilder {
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
-        result
+        result.map(|path| (path, sm_meta.revision))
     }
 }
 
@@ -343,8 +427,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
         let builder = SnapshotBuilder {
             shared: self.shared.clone(),
+            hooks: None,
         };
-        let tmp = blocking(move || builder.build())
+        let (tmp, revision) = blocking(move || builder.build())
             .await
             .map_err(|e| snap_err(&e))?;
         let dir = self.shared.store.snapshot_dir.clone();
@@ -361,6 +446,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         } else {
             snapshot::publish(&tmp, &current).map_err(|e| snap_err(&e))?;
             tracing::info!(snapshot = %built.snapshot_id, "built snapshot");
+            if let (Some(hub), Some(last)) = (&self.hooks, built.last_log_id) {
+                hub.publish_local(HookEvent::new(
+                    hook_event::RAFT_SNAPSHOT_CREATED,
+                    last.index,
+                    revision,
+                    hub.node(),
+                ));
+            }
         }
         let snap = open_snapshot(&current).await.map_err(|e| snap_err(&e))?;
         snap.ok_or_else(|| snap_err(&Error::internal("snapshot vanished after publishing")))

@@ -2,7 +2,8 @@
 //!
 //! Layout under `--data-dir`:
 //! - `db/`: the fjall database with keyspaces `raft_log` (index -> entry), `raft_meta` (vote,
-//!   committed, last purged, node id) and `state` (the state machine, see `kv::layout`);
+//!   committed, last purged, node id), `state` (the state machine, see `kv::layout`) and
+//!   `hooks` (node-local hook delivery: outbox and cursor, never replicated nor in snapshots);
 //! - `snapshots/`: the current raft snapshot file and transient `*.tmp` files.
 //!
 //! Every persisted record starts with a format version byte (`RECORD_FORMAT_V1`).
@@ -21,6 +22,7 @@ pub const RECORD_FORMAT_V1: u8 = 1;
 const LOG_KEYSPACE: &str = "raft_log";
 const META_KEYSPACE: &str = "raft_meta";
 const STATE_KEYSPACE: &str = "state";
+const HOOKS_KEYSPACE: &str = "hooks";
 
 /// Handles to the node's database. Cheap to clone.
 #[derive(Clone)]
@@ -29,6 +31,8 @@ pub struct Store {
     pub log: Keyspace,
     pub meta: Keyspace,
     pub state: Keyspace,
+    /// Node-local hook delivery state (see `hooks::outbox`).
+    pub hooks: Keyspace,
     pub snapshot_dir: PathBuf,
 }
 
@@ -50,11 +54,13 @@ impl Store {
         let log = db.keyspace(LOG_KEYSPACE, KeyspaceCreateOptions::default)?;
         let meta = db.keyspace(META_KEYSPACE, KeyspaceCreateOptions::default)?;
         let state = db.keyspace(STATE_KEYSPACE, KeyspaceCreateOptions::default)?;
+        let hooks = db.keyspace(HOOKS_KEYSPACE, KeyspaceCreateOptions::default)?;
         Ok(Store {
             db,
             log,
             meta,
             state,
+            hooks,
             snapshot_dir,
         })
     }

@@ -29,6 +29,7 @@ pub async fn node() -> One {
         },
         max_value_bytes: 1024 * 1024,
         bootstrap: Bootstrap::Init(BTreeMap::new()),
+        hooks: Default::default(),
     })
     .await
     .expect("node starts");

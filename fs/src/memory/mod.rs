@@ -14,7 +14,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::backend::*;
-use crate::limits::{MEMORY_CAPACITY_BYTES, MEMORY_MAX_ENTRIES};
+use crate::limits::{MEMORY_CAPACITY_BYTES, MEMORY_MAX_ENTRIES, MEMORY_MAX_HOOK_EVENTS};
 use store::{err, State};
 
 /// Peer id used by the `external_*` methods: matches no real instance.
@@ -25,6 +25,14 @@ struct Shared {
     state: Mutex<State>,
     subscribers: Mutex<Vec<(u64, Sender<Change>)>>,
     next_peer: AtomicU64,
+    hooks: Mutex<Hooks>,
+}
+
+/// Hook events injected by tests, as `/hooks` shows them.
+#[derive(Debug, Default)]
+struct Hooks {
+    types: Vec<String>,
+    events: std::collections::VecDeque<HookRecord>,
 }
 
 /// An in-memory store implementing [`Backend`]. Cloning gives another handle on the
@@ -49,6 +57,7 @@ impl MemoryBackend {
                 state: Mutex::new(State::new()),
                 subscribers: Mutex::new(Vec::new()),
                 next_peer: AtomicU64::new(1),
+                hooks: Mutex::new(Hooks::default()),
             }),
             peer: 0,
         }
@@ -239,6 +248,24 @@ impl MemoryBackend {
         }
     }
 
+    /// Records a hook event (its type becomes a `/hooks` directory); the oldest beyond
+    /// `MEMORY_MAX_HOOK_EVENTS` is dropped.
+    pub fn push_hook_event(&self, kind: &str, index: u64, line: &[u8]) {
+        if let Ok(mut h) = self.shared.hooks.lock() {
+            if !h.types.iter().any(|t| t == kind) {
+                h.types.push(kind.to_string());
+            }
+            if h.events.len() >= MEMORY_MAX_HOOK_EVENTS {
+                h.events.pop_front();
+            }
+            h.events.push_back(HookRecord {
+                kind: kind.to_string(),
+                index,
+                line: line.to_vec(),
+            });
+        }
+    }
+
     /// Number of successful `put` calls so far, through every peer.
     pub fn put_count(&self) -> u64 {
         self.state().map(|st| st.puts).unwrap_or(0)
@@ -354,6 +381,23 @@ impl Backend for MemoryBackend {
             .get(name)
             .cloned()
             .ok_or_else(|| err(ErrorKind::NotFound, format!("no cluster file {name:?}")))
+    }
+
+    fn hook_types(&self) -> Vec<String> {
+        self.shared
+            .hooks
+            .lock()
+            .map(|h| h.types.clone())
+            .unwrap_or_default()
+    }
+
+    fn hook_events(&self) -> BackendResult<Vec<HookRecord>> {
+        let h = self
+            .shared
+            .hooks
+            .lock()
+            .map_err(|_| err(ErrorKind::Io, "memory hooks lock poisoned"))?;
+        Ok(h.events.iter().cloned().collect())
     }
 
     fn subscribe(&self) -> Receiver<Change> {

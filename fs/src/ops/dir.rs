@@ -40,10 +40,10 @@ enum Fixed {
 
 impl AspenFs {
     pub(crate) fn do_opendir(&self, ino: u64) -> OpResult<u64> {
-        if let Place::In(Tree::Cluster, p) = self.place(ino)? {
-            if !p.is_empty() {
-                return Err(Errno::ENOTDIR);
-            }
+        match self.place(ino)? {
+            Place::In(Tree::Cluster, p) if !p.is_empty() => return Err(Errno::ENOTDIR),
+            Place::In(Tree::Hooks, p) => self.hooks_check_dir(&p)?,
+            _ => {}
         }
         let fh = self.handles.open_dir(ino)?;
         if let Err(e) = self.inodes.open(ino) {
@@ -83,6 +83,7 @@ impl AspenFs {
                 h.restore(st)?;
                 result
             }
+            Place::In(Tree::Hooks, path) => self.hooks_readdir(ino, parent, &path, offset, sink),
             other => self.fill_fixed(ino, parent, &other, offset, sink),
         }
     }

@@ -92,6 +92,7 @@ impl AspenFs {
                 }
             }
             Place::In(Tree::Cluster, _) => Err(Errno::ENOTDIR),
+            Place::In(Tree::Hooks, dir) => self.hooks_lookup(parent, &dir, name),
             Place::In(_, _) => Err(Errno::ENOENT),
         }
     }
@@ -123,6 +124,7 @@ impl AspenFs {
                 Ok((fa, self.ttl_unless_committed(since, ttl)))
             }
             Place::In(Tree::Cluster, name) => Ok((self.cluster_attr(ino, &name)?, Duration::ZERO)),
+            Place::In(Tree::Hooks, path) => self.hooks_getattr(ino, &path),
             Place::In(_, _) => Err(Errno::ENOENT),
         }
     }

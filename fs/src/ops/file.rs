@@ -103,6 +103,9 @@ impl AspenFs {
                 // Read the current contents whatever the cached size says.
                 Ok((fh, FopenFlags::FOPEN_DIRECT_IO))
             }
+            Place::In(Tree::Hooks, p) if !p.is_empty() => {
+                self.hooks_open(ino, &p, acc.writable || acc.truncate)
+            }
             Place::In(_, p) if !p.is_empty() => Err(Errno::ENOENT),
             _ => Err(Errno::EISDIR),
         }
@@ -295,7 +298,13 @@ impl AspenFs {
     }
 
     pub(crate) fn do_read(&self, fh: u64, offset: u64, size: u32) -> OpResult<Vec<u8>> {
-        self.handles.file(fh)?.read(offset, size)
+        let h = self.handles.file(fh)?;
+        if !h.writable {
+            if let Some(data) = self.hooks_read(h.ino, offset, size)? {
+                return Ok(data);
+            }
+        }
+        h.read(offset, size)
     }
 
     pub(crate) fn do_write(&self, fh: u64, offset: u64, data: &[u8]) -> OpResult<u32> {

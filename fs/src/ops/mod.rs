@@ -9,6 +9,7 @@ mod dir;
 mod entry;
 mod file;
 pub(crate) mod fuse;
+mod hooks;
 mod meta;
 
 use std::sync::atomic::{AtomicU64, Ordering};
