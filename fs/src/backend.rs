@@ -212,8 +212,9 @@ pub trait TopicBackend: Send + Sync {
     /// The topic's retention as a JSON object.
     fn topic_config(&self, topic: &str) -> BackendResult<Vec<u8>>;
     fn topic_configure(&self, topic: &str, json: &[u8]) -> BackendResult<()>;
-    /// Publishes one message once it is stored on a quorum; returns its offset.
-    fn topic_publish(&self, topic: &str, message: Vec<u8>) -> BackendResult<u64>;
+    /// Publishes messages in order, in one command, once stored on a quorum; returns the
+    /// offset of the first.
+    fn topic_publish(&self, topic: &str, messages: Vec<Vec<u8>>) -> BackendResult<u64>;
     /// Retained messages from `from` on, at most `limit`, in offset order.
     fn topic_messages(
         &self,

@@ -101,3 +101,8 @@ pub const CLAIM_WAIT_MS: u64 = 2_000;
 /// as one request, and a request longer than that may be a piece of a larger write.
 /// Such requests are refused with EFBIG rather than published as several messages.
 pub const MAX_PUBLISH_WRITE_BYTES: usize = 1024 * 1024 - 4096;
+
+/// Messages and bytes one open `publish` handle holds before it publishes them without
+/// waiting for close (the first bound is the service's batch limit).
+pub const MAX_PUBLISH_BUFFER_MESSAGES: usize = 1000;
+pub const MAX_PUBLISH_BUFFER_BYTES: usize = 4 * 1024 * 1024;

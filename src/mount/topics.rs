@@ -126,10 +126,10 @@ impl fs::TopicBackend for KvBackend {
         .map(|_| ())
     }
 
-    fn topic_publish(&self, topic: &str, message: Vec<u8>) -> fs::BackendResult<u64> {
+    fn topic_publish(&self, topic: &str, messages: Vec<Vec<u8>>) -> fs::BackendResult<u64> {
         match self.command(TopicCommand::Publish {
             topic: topic.into(),
-            messages: vec![message],
+            messages,
         })? {
             TopicOutcome::Published { first, .. } => Ok(first),
             _ => Err(unexpected()),

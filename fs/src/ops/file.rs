@@ -317,7 +317,7 @@ impl AspenFs {
         let h = self.handles.file(fh)?;
         if !h.writable {
             // Handles of service files are not write-back buffers.
-            if let Some(n) = self.topics_write(h.ino, offset, data)? {
+            if let Some(n) = self.topics_write(fh, h.ino, offset, data)? {
                 return Ok(n);
             }
         }
@@ -329,12 +329,14 @@ impl AspenFs {
 
     /// flush (every close): commit if dirty (a pending create is), return once stored.
     pub(crate) fn do_flush(&self, fh: u64) -> OpResult<()> {
+        self.topics_flush(fh)?;
         let h = self.handles.file(fh)?;
         self.commit(&h)
     }
 
     /// fsync: commit if dirty, return once stored.
     pub(crate) fn do_fsync(&self, fh: u64) -> OpResult<()> {
+        self.topics_flush(fh)?;
         let h = self.handles.file(fh)?;
         self.commit(&h)
     }

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! /topics/<topic>/                 mkdir creates a topic, rmdir removes it
-//!     publish                      each write(2) publishes one message (returns once stored;
-//!                                  at most `MAX_PUBLISH_WRITE_BYTES`, EFBIG beyond)
+//!     publish                      each write(2) is one message (at most
+//!                                  `MAX_PUBLISH_WRITE_BYTES`, EFBIG beyond); close(2) and
+//!                                  fsync(2) return once the handle's messages are stored
 //!     messages/<offset>            retained messages, exact bytes
 //!     config                       retention, JSON; write the whole object in one write(2)
 //!     groups/<group>/              mkdir creates a consumer group, rmdir removes it
@@ -16,7 +17,10 @@
 //! ```
 //!
 //! A claim happens once per open, waiting up to `CLAIM_WAIT_MS` for a message; the
-//! file's contents are fixed at open. Everything changes all the time: zero TTLs and
+//! file's contents are fixed at open. Publishing is write-back like `/kv` files: a
+//! handle keeps its messages (bounded) and publishes them in one command at flush, so
+//! concurrent publishers do not queue behind each other's commits on the inode lock the
+//! kernel holds during each write. Everything changes all the time: zero TTLs and
 //! direct I/O throughout.
 
 use std::collections::HashMap;
@@ -30,7 +34,10 @@ use super::{backend_errno, AspenFs, OpResult};
 use crate::attr;
 use crate::backend::TopicBackend;
 use crate::inode::Place;
-use crate::limits::{CLAIM_WAIT_MS, MAX_OPEN_HANDLES, MAX_PUBLISH_WRITE_BYTES, UNKNOWN_INO};
+use crate::limits::{
+    CLAIM_WAIT_MS, MAX_OPEN_HANDLES, MAX_PUBLISH_BUFFER_BYTES, MAX_PUBLISH_BUFFER_MESSAGES,
+    MAX_PUBLISH_WRITE_BYTES, UNKNOWN_INO,
+};
 use crate::tree::{valid_backend_name, Tree};
 
 /// What a path below `/topics` names.
@@ -161,10 +168,19 @@ fn topics_root_attr(ino: u64) -> FileAttr {
     attr::synthesized(ino, FileType::Directory, 0o755, 0, SystemTime::now())
 }
 
-/// Claims made by open handles of `next` files, acknowledged at release.
+/// Per-handle state of `/topics` files: claims of open `next` handles (acknowledged at
+/// release), and messages written to `publish` handles and not yet published.
 #[derive(Default)]
 pub(crate) struct NextClaims {
     by_handle: Mutex<HashMap<u64, (String, String, u64)>>,
+    unpublished: Mutex<HashMap<u64, Unpublished>>,
+}
+
+/// Messages of one `publish` handle, in write order.
+struct Unpublished {
+    topic: String,
+    messages: Vec<Vec<u8>>,
+    bytes: usize,
 }
 
 impl AspenFs {
@@ -333,7 +349,13 @@ impl AspenFs {
     }
 
     /// A write to a `/topics` file; `None` when `ino` is not one.
-    pub(crate) fn topics_write(&self, ino: u64, offset: u64, data: &[u8]) -> OpResult<Option<u32>> {
+    pub(crate) fn topics_write(
+        &self,
+        fh: u64,
+        ino: u64,
+        offset: u64,
+        data: &[u8],
+    ) -> OpResult<Option<u32>> {
         let path = match self.inodes.place(ino)? {
             Some(Place::In(Tree::Topics, path)) if !path.is_empty() => path,
             _ => return Ok(None),
@@ -346,8 +368,28 @@ impl AspenFs {
                 return Err(Errno::EFBIG)
             }
             TopicPath::Publish(topic) => {
-                t.topic_publish(&topic, data.to_vec())
-                    .map_err(backend_errno)?;
+                let full = {
+                    let mut all = self
+                        .next_claims
+                        .unpublished
+                        .lock()
+                        .map_err(|_| Errno::EIO)?;
+                    if all.len() >= MAX_OPEN_HANDLES && !all.contains_key(&fh) {
+                        return Err(Errno::ENFILE);
+                    }
+                    let u = all.entry(fh).or_insert_with(|| Unpublished {
+                        topic,
+                        messages: Vec::new(),
+                        bytes: 0,
+                    });
+                    u.messages.push(data.to_vec());
+                    u.bytes = u.bytes.saturating_add(data.len());
+                    u.messages.len() >= MAX_PUBLISH_BUFFER_MESSAGES
+                        || u.bytes >= MAX_PUBLISH_BUFFER_BYTES
+                };
+                if full {
+                    self.topics_flush(fh)?;
+                }
             }
             // Small files replaced as a whole: one write(2) is the new contents.
             TopicPath::Config(topic) if offset == 0 => {
@@ -363,8 +405,38 @@ impl AspenFs {
         Ok(Some(n))
     }
 
-    /// Release of a handle: a `next` handle acknowledges its claim.
+    /// Flush or fsync of a handle: a `publish` handle publishes what was written to it,
+    /// in one command, and returns once it is stored (the error, if any, is close(2)'s).
+    pub(crate) fn topics_flush(&self, fh: u64) -> OpResult<()> {
+        let pending = self
+            .next_claims
+            .unpublished
+            .lock()
+            .map_err(|_| Errno::EIO)?
+            .remove(&fh);
+        let Some(u) = pending else {
+            return Ok(());
+        };
+        if u.messages.is_empty() {
+            return Ok(());
+        }
+        let t = self.topic_service()?;
+        t.topic_publish(&u.topic, u.messages)
+            .map(|_| ())
+            .map_err(backend_errno)
+    }
+
+    /// Release of a handle: a `publish` handle publishes what is left (close(2) already
+    /// flushed; this covers a handle closed without a flush), a `next` handle
+    /// acknowledges its claim.
     pub(crate) fn topics_release(&self, fh: u64) -> OpResult<()> {
+        if let Err(e) = self.topics_flush(fh) {
+            tracing::error!(
+                fh,
+                errno = e.code(),
+                "publishing at release failed; messages lost"
+            );
+        }
         let claim = self
             .next_claims
             .by_handle
