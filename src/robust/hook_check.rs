@@ -178,7 +178,7 @@ mod tests {
         let unordered = d(&[(5, "kv.delete"), (3, "kv.write")]);
         assert_eq!(check(&[b.clone(), unordered], 9).len(), 1);
         // Short of the final revision.
-        assert_eq!(check(&[b.clone()], 10).len(), 1);
+        assert_eq!(check(std::slice::from_ref(&b), 10).len(), 1);
         // A node that lost its first event fails; after a rotation (which drops old
         // lines) nodes are compared from the first index all of them hold.
         let first_lost = d(&[(5, "kv.delete")]);
