@@ -113,12 +113,7 @@ impl fs::TopicBackend for KvBackend {
     }
 
     fn topic_configure(&self, topic: &str, json: &[u8]) -> fs::BackendResult<()> {
-        let config: TopicConfig = serde_json::from_slice(json).map_err(|e| {
-            to_fs(Error::invalid(format!(
-                "topic config: {e} (expected JSON like {{\"max_messages\": 1000, \
-                 \"max_bytes\": null, \"max_age_secs\": 86400}})"
-            )))
-        })?;
+        let config = TopicConfig::from_json(json).map_err(to_fs)?;
         self.command(TopicCommand::Configure {
             topic: topic.into(),
             config,

@@ -289,6 +289,26 @@ pub struct DeadLetterRecord {
     pub deliveries: u32,
 }
 
+impl TopicConfig {
+    /// Parses the JSON users write to a topic's `config` file, and checks it.
+    pub fn from_json(bytes: &[u8]) -> Result<TopicConfig> {
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::invalid(format!(
+                "topic config: {e} (expected a JSON object like {{\"max_messages\": 1000, \
+                 \"max_bytes\": null, \"max_age_secs\": 86400}})"
+            ))
+        };
+        // An object only (serde would also take `[1, 2, 3]` for the three fields).
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(&e))?;
+        if !value.is_object() {
+            return Err(bad(&"not an object"));
+        }
+        let config: TopicConfig = serde_json::from_value(value).map_err(|e| bad(&e))?;
+        super::apply::check_config(&config)?;
+        Ok(config)
+    }
+}
+
 /// Checks a topic or group name: one path component.
 pub fn validate_topic_name(name: &str) -> Result<()> {
     validate_name(name)
