@@ -92,8 +92,8 @@ proptest! {
         consumer in ".{0,16}",
         ms in mutations(),
     ) {
-        let topic = encode(&TopicRecord { config: TopicConfig::default(), first, next, bytes: 3 }).unwrap();
-        let message = encode(&MessageRecord { time_ns: 7, data }).unwrap();
+        let topic = encode(&TopicRecord { config: TopicConfig::default(), first, next, bytes: 3, stream_end: 9 }).unwrap();
+        let message = encode(&MessageRecord { time_ns: 7, data, pos: first }).unwrap();
         let claim = encode(&PendingRecord { consumer, deliveries: 2, deadline_ns: 9 }).unwrap();
         for (what, rec) in [("topic", &topic), ("message", &message), ("claim", &claim)] {
             let cut = apply_all(&ms, rec);

@@ -78,6 +78,7 @@ impl fs::TopicBackend for KvBackend {
                 first: t.first,
                 next: t.next,
                 bytes: t.bytes,
+                stream_end: t.stream_end,
             })),
             _ => Err(unexpected()),
         }
@@ -144,6 +145,17 @@ impl fs::TopicBackend for KvBackend {
             limit,
         })? {
             TopicAnswer::Messages(ms) => Ok(ms.into_iter().map(|m| (m.offset, m.data)).collect()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    fn topic_stream(&self, topic: &str, pos: u64, max: u32) -> fs::BackendResult<Vec<u8>> {
+        match self.query(TopicQuery::Stream {
+            topic: topic.into(),
+            pos,
+            max_bytes: max,
+        })? {
+            TopicAnswer::Stream(b) => Ok(b),
             _ => Err(unexpected()),
         }
     }

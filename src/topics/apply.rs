@@ -127,6 +127,7 @@ fn create(a: &mut Applier<'_>, topic: &str, config: &TopicConfig) -> Result<Topi
         first: 0,
         next: 0,
         bytes: 0,
+        stream_end: 0,
     };
     store(a, l::topic_key(topic), &rec)?;
     Ok(TopicOutcome::Done)
@@ -184,9 +185,11 @@ fn publish(a: &mut Applier<'_>, topic: &str, messages: &[Vec<u8>]) -> Result<Top
         let rec = MessageRecord {
             time_ns: now,
             data: data.clone(),
+            pos: t.stream_end,
         };
         store(a, l::message_key(topic, t.next), &rec)?;
         t.next = t.next.saturating_add(1);
+        t.stream_end = t.stream_end.saturating_add(stream_len(data));
         t.bytes = t.bytes.saturating_add(data.len() as u64);
     }
     trim(a, topic, &mut t)?;
@@ -453,6 +456,12 @@ fn seek(a: &mut Applier<'_>, topic: &str, group: &str, to: SeekTo) -> Result<Top
     g.pending = 0;
     store(a, l::group_key(topic, group), &g)?;
     Ok(TopicOutcome::Done)
+}
+
+/// How many bytes a message takes in its topic's stream: itself, and a newline unless
+/// it ends with one (so `echo x > publish` is one line, not a line and a blank one).
+pub fn stream_len(data: &[u8]) -> u64 {
+    data.len() as u64 + u64::from(data.last() != Some(&b'\n'))
 }
 
 fn to_usize(n: u64) -> usize {

@@ -193,6 +193,13 @@ pub enum TopicQuery {
         after: Option<u64>,
         limit: u32,
     },
+    /// At most `max_bytes` of the topic's stream from position `pos` (a removed message
+    /// reads as NUL bytes); empty at or past its end.
+    Stream {
+        topic: String,
+        pos: u64,
+        max_bytes: u32,
+    },
 }
 
 /// Answers to [`TopicQuery`].
@@ -204,6 +211,7 @@ pub enum TopicAnswer {
     Groups(Vec<GroupInfo>),
     Pending(Vec<PendingInfo>),
     DeadLetters(Vec<DeadLetter>),
+    Stream(Vec<u8>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +223,9 @@ pub struct TopicInfo {
     pub next: u64,
     pub bytes: u64,
     pub config: TopicConfig,
+    /// Length of the topic's stream: every message ever published, each ending with a
+    /// newline (see [`MessageRecord::pos`]).
+    pub stream_end: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,12 +271,18 @@ pub struct TopicRecord {
     pub first: u64,
     pub next: u64,
     pub bytes: u64,
+    /// Where the next message starts in the stream.
+    pub stream_end: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {
     pub time_ns: i64,
     pub data: Vec<u8>,
+    /// Where the message starts in the topic's stream, the concatenation of every
+    /// message ever published, each ending with a newline (added when it has none).
+    /// Positions never move: retention leaves a hole at the start of the stream.
+    pub pos: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
