@@ -408,3 +408,39 @@ async fn the_stream_is_every_message_with_a_newline_at_fixed_positions() {
     cmd(n, publish("s", &[b"g\n"])).await.expect("publish");
     assert_eq!(stream(n, "s", 8, 100).await, b"\0\0g\n");
 }
+
+/// Messages older than the topic's age limit go even when nothing is published: the
+/// leader trims them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aged_messages_go_without_new_publishes() {
+    let one = node().await;
+    let n = &one.node;
+    let config = TopicConfig {
+        max_age_secs: Some(1),
+        ..TopicConfig::default()
+    };
+    cmd(n, create("aging", config)).await.expect("create");
+    cmd(n, publish("aging", &[b"old", b"older"]))
+        .await
+        .expect("publish");
+    assert_eq!(messages(n, "aging", 0).await.len(), 2);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !messages(n, "aging", 0).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "aged messages were never trimmed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let TopicAnswer::Topic(Some(t)) = ask(
+        n,
+        TopicQuery::Info {
+            topic: "aging".into(),
+        },
+    )
+    .await
+    .expect("info") else {
+        panic!("topic gone");
+    };
+    assert_eq!((t.first, t.next, t.bytes), (2, 2, 0));
+}

@@ -4,8 +4,9 @@
 //!
 //! - Offsets are dense and assigned here, in log order: `next` is the offset the next
 //!   message gets; `first` the oldest retained one.
-//! - Retention runs after every publish and configuration change: the oldest messages
-//!   go while the topic holds more than its count or byte limit, or messages older than
+//! - Retention runs after every publish and configuration change, and when the leader
+//!   sends a trim for a topic whose oldest message aged out: the oldest messages go
+//!   while the topic holds more than its count or byte limit, or messages older than
 //!   its age limit (by the leader's clock stamped into the entry).
 //! - A group hands out messages in offset order. A claim lives in the group's pending list
 //!   with its consumer, delivery count and deadline; once the deadline passes the next
@@ -47,6 +48,12 @@ pub fn run(a: &mut Applier<'_>, cmd: &TopicCommand) -> Result<TopicOutcome> {
             offset,
         } => ack(a, topic, group, *offset),
         TopicCommand::Seek { topic, group, to } => seek(a, topic, group, *to),
+        TopicCommand::Trim { topic } => {
+            let mut t = load_topic(a, topic)?;
+            let messages = trim(a, topic, &mut t)?;
+            store(a, l::topic_key(topic), &t)?;
+            Ok(TopicOutcome::Removed { messages })
+        }
     }
 }
 

@@ -263,3 +263,28 @@ fn stream(view: &View, topic: &str, pos: u64, max_bytes: u32) -> Result<Vec<u8>>
     }
     Ok(out)
 }
+
+/// Topics whose oldest message is older than their age limit at `now_ns` (by this
+/// node's clock; the trim itself uses the leader's stamp), at most `limit`.
+pub fn aged_topics(view: &View, now_ns: i64, limit: usize) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (k, v) in view.scan_prefix(&l::topics_prefix(), MAX_TOPIC_LIST_ENTRIES)? {
+        if out.len() >= limit {
+            break;
+        }
+        let t: TopicRecord = decode(&v, "topic")?;
+        let Some(age) = t.config.max_age_secs else {
+            continue;
+        };
+        if t.first >= t.next {
+            continue;
+        }
+        let name = l::topic_of(&k)?;
+        let oldest_allowed = now_ns
+            .saturating_sub(i64::try_from(age.saturating_mul(1_000_000_000)).unwrap_or(i64::MAX));
+        if load_message(view, &name, t.first)?.is_some_and(|m| m.time_ns < oldest_allowed) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}

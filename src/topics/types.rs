@@ -17,7 +17,7 @@ pub struct TopicConfig {
     /// Most message bytes kept.
     pub max_bytes: Option<u64>,
     /// Messages older than this many seconds (by the leader's clock at publish) are
-    /// removed at the next publish or configuration change.
+    /// removed (the leader checks every `LEASE_CHECK_INTERVAL_MS`).
     pub max_age_secs: Option<u64>,
 }
 
@@ -102,6 +102,11 @@ pub enum TopicCommand {
         group: String,
         to: SeekTo,
     },
+    /// Applies the topic's retention now (the leader sends it when messages have aged
+    /// out and no publish came to trim them).
+    Trim {
+        topic: String,
+    },
 }
 
 impl TopicCommand {
@@ -116,6 +121,7 @@ impl TopicCommand {
             TopicCommand::Claim { .. } => "group-claim",
             TopicCommand::Ack { .. } => "group-ack",
             TopicCommand::Seek { .. } => "group-seek",
+            TopicCommand::Trim { .. } => "topic-trim",
         }
     }
 
@@ -130,7 +136,8 @@ impl TopicCommand {
             | TopicCommand::DeleteGroup { topic, .. }
             | TopicCommand::Claim { topic, .. }
             | TopicCommand::Ack { topic, .. }
-            | TopicCommand::Seek { topic, .. } => topic,
+            | TopicCommand::Seek { topic, .. }
+            | TopicCommand::Trim { topic } => topic,
         }
     }
 }
