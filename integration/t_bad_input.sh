@@ -48,10 +48,17 @@ pass "paths over the key limit: ENAMETOOLONG (at depth $depth)"
 
 for tree in secrets topics hooks; do
   r=$(errno_of creat "$T/m1/$tree/x"); [ "$r" = EOPNOTSUPP ] || [ "$r" = ENOTSUP ] || fail "create in /$tree gave $r"
+done
+for tree in secrets hooks; do
   r=$(errno_of mkdir "$T/m1/$tree/d"); [ "$r" = EOPNOTSUPP ] || [ "$r" = ENOTSUP ] || fail "mkdir in /$tree gave $r"
 done
 r=$(errno_of creat "$T/m1/cluster/x"); [ "$r" = EPERM ] || [ "$r" = EACCES ] || fail "create in /cluster gave $r"
-pass "placeholder trees refuse writes with a clear errno"
+# In /topics, mkdir makes a topic; files are only the service's own.
+r=$(errno_of mkdir "$T/m1/topics/t"); [ "$r" = OK ] || fail "mkdir of a topic gave $r"
+r=$(errno_of creat "$T/m1/topics/t/x"); [ "$r" = EOPNOTSUPP ] || [ "$r" = ENOTSUP ] || fail "create in a topic gave $r"
+r=$(errno_of mkdir "$T/m1/topics/t/messages/d"); [ "$r" = EPERM ] || fail "mkdir in messages/ gave $r"
+rmdir "$T/m1/topics/t" || fail "rmdir of a topic"
+pass "trees without that operation refuse it with a clear errno"
 
 echo still > "$K/alive" && [ "$(cat "$K/alive")" = still ] || fail "daemon stopped serving"
 pass "the daemon keeps serving after bad input"
