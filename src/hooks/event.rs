@@ -129,7 +129,11 @@ fn command_type(c: &Command) -> Option<&'static str> {
         Command::Txn(_) | Command::Rename { .. } => Some(KV_BATCH),
         Command::ExpireLeases { .. } => Some(KV_EXPIRE),
         // Topic commands change no key (their `topic.publish` events are not made yet).
-        Command::LeaseGrant { .. } | Command::LeaseKeepAlive { .. } | Command::Topic(_) => None,
+        // Secret commands neither (`secret.write` events are not made yet).
+        Command::LeaseGrant { .. }
+        | Command::LeaseKeepAlive { .. }
+        | Command::Topic(_)
+        | Command::Secret(_) => None,
     }
 }
 
