@@ -86,7 +86,8 @@ impl Node {
 
     /// Decrypts a live version; deleted, destroyed and expired versions are NotFound.
     fn unseal(&self, path: &str, v: SealedVersion) -> Result<SecretValue> {
-        let gone = |why: &str| Error::not_found(format!("secret {path:?} version {} ({why})", v.version));
+        let gone =
+            |why: &str| Error::not_found(format!("secret {path:?} version {} ({why})", v.version));
         if v.destroyed {
             return Err(gone("destroyed"));
         }

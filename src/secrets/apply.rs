@@ -97,8 +97,7 @@ fn check_update(u: &MetaUpdate) -> Result<()> {
             "max_versions is at most {MAX_SECRET_MAX_VERSIONS}"
         )));
     }
-    if u
-        .delete_version_after_secs
+    if u.delete_version_after_secs
         .is_some_and(|s| s > MAX_SECRET_DELETE_AFTER_SECS)
     {
         return Err(Error::invalid(format!(

@@ -97,12 +97,7 @@ fn metadata(view: &View, path: &str) -> Result<Option<SecretMetadata>> {
 }
 
 /// Paths at or below `prefix` (path semantics), after `after`, at most `limit`.
-fn list(
-    view: &View,
-    prefix: &str,
-    after: Option<&str>,
-    limit: u32,
-) -> Result<(Vec<String>, bool)> {
+fn list(view: &View, prefix: &str, after: Option<&str>, limit: u32) -> Result<(Vec<String>, bool)> {
     let prefix = prefix.trim_matches('/');
     if !prefix.is_empty() {
         validate_path(prefix)?;

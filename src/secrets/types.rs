@@ -47,16 +47,32 @@ pub enum SecretCommand {
         cas: Option<u64>,
     },
     /// Soft-deletes these versions (none: the current one).
-    Delete { path: String, versions: Vec<u64> },
-    Undelete { path: String, versions: Vec<u64> },
+    Delete {
+        path: String,
+        versions: Vec<u64>,
+    },
+    Undelete {
+        path: String,
+        versions: Vec<u64>,
+    },
     /// Removes these versions' ciphertext for good.
-    Destroy { path: String, versions: Vec<u64> },
+    Destroy {
+        path: String,
+        versions: Vec<u64>,
+    },
     /// Creates or updates the secret's settings.
-    SetMeta { path: String, update: MetaUpdate },
+    SetMeta {
+        path: String,
+        update: MetaUpdate,
+    },
     /// Removes the secret: every version and its metadata.
-    DeleteAll { path: String },
+    DeleteAll {
+        path: String,
+    },
     /// Replaces the cluster's recipient set (age x25519 public keys).
-    SetRecipients { recipients: Vec<String> },
+    SetRecipients {
+        recipients: Vec<String>,
+    },
 }
 
 impl SecretCommand {
@@ -89,20 +105,31 @@ impl SecretCommand {
 /// What a secret command did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SecretOutcome {
-    Written { version: u64 },
+    Written {
+        version: u64,
+    },
     /// The versions whose state changed (others were already so, or are gone).
-    Changed { versions: Vec<u64> },
+    Changed {
+        versions: Vec<u64>,
+    },
     Done,
     /// Versions removed with the secret.
-    Removed { versions: u64 },
+    Removed {
+        versions: u64,
+    },
 }
 
 /// Reads of the secrets service. Answers carry ciphertext, never plaintext.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SecretQuery {
     /// One version (none: the current one).
-    Version { path: String, version: Option<u64> },
-    Metadata { path: String },
+    Version {
+        path: String,
+        version: Option<u64>,
+    },
+    Metadata {
+        path: String,
+    },
     /// Secret paths at or below `prefix` (path semantics; "" is all), after `after`.
     List {
         prefix: String,
