@@ -101,7 +101,10 @@ async fn ask(n: &Node, q: SecretQuery) -> Result<SecretAnswer, Error> {
 }
 
 async fn meta(n: &Node, path: &str) -> SecretMetadata {
-    match ask(n, SecretQuery::Metadata { path: path.into() }).await.unwrap() {
+    match ask(n, SecretQuery::Metadata { path: path.into() })
+        .await
+        .unwrap()
+    {
         SecretAnswer::Metadata(Some(m)) => m,
         other => panic!("no metadata for {path}: {other:?}"),
     }
@@ -324,7 +327,9 @@ async fn soft_delete_undelete_and_destroy() {
         .unwrap();
     assert_eq!(o, SecretOutcome::Removed { versions: 3 });
     assert!(matches!(
-        ask(n, SecretQuery::Metadata { path: "d".into() }).await.unwrap(),
+        ask(n, SecretQuery::Metadata { path: "d".into() })
+            .await
+            .unwrap(),
         SecretAnswer::Metadata(None)
     ));
     assert_eq!(put(n, "d", b"again", None).await.unwrap(), 1);
@@ -478,7 +483,10 @@ async fn bad_input_is_refused_clearly_with_nothing_written() {
     let e = n.write_one(1, Command::Secret(sealed)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::PermissionDenied, "{e}");
     let e = n
-        .write_one(1, Command::Secret(SecretCommand::DeleteAll { path: "x".into() }))
+        .write_one(
+            1,
+            Command::Secret(SecretCommand::DeleteAll { path: "x".into() }),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::PermissionDenied, "{e}");
