@@ -263,7 +263,8 @@ fn expire(a: &mut Applier<'_>, path: &str, m: &SecretMetaRecord, now: i64) -> Re
 /// bounds every loop over versions.
 pub fn kept(m: &SecretMetaRecord) -> Result<std::ops::RangeInclusive<u64>> {
     if m.oldest_version == 0 {
-        return Ok(1..=0);
+        // An empty range: no version yet.
+        return Ok(std::ops::RangeInclusive::new(1, 0));
     }
     let span = m
         .current_version
