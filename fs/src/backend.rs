@@ -180,6 +180,68 @@ pub struct HookRecord {
     pub line: Vec<u8>,
 }
 
+/// A topic as `/topics` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicStat {
+    /// Oldest retained offset.
+    pub first: u64,
+    /// Offset the next message gets.
+    pub next: u64,
+    pub bytes: u64,
+}
+
+/// One claim of a consumer group, as `pending/` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimStat {
+    pub offset: u64,
+    pub consumer: String,
+    pub deliveries: u32,
+    /// When the claim lapses, ns since the epoch.
+    pub deadline_ns: i64,
+}
+
+/// The topics service under `/topics` (DESIGN.md section 5). A backend without it
+/// answers `None` from [`Backend::topics`], and `/topics` stays empty (EOPNOTSUPP for
+/// changes).
+pub trait TopicBackend: Send + Sync {
+    fn topic_names(&self) -> BackendResult<Vec<String>>;
+    fn topic_stat(&self, topic: &str) -> BackendResult<Option<TopicStat>>;
+    fn topic_create(&self, topic: &str) -> BackendResult<()>;
+    /// Removes the topic with its messages and groups.
+    fn topic_delete(&self, topic: &str) -> BackendResult<()>;
+    /// The topic's retention as a JSON object.
+    fn topic_config(&self, topic: &str) -> BackendResult<Vec<u8>>;
+    fn topic_configure(&self, topic: &str, json: &[u8]) -> BackendResult<()>;
+    /// Publishes messages in order, in one command, once stored on a quorum; returns the
+    /// offset of the first.
+    fn topic_publish(&self, topic: &str, messages: Vec<Vec<u8>>) -> BackendResult<u64>;
+    /// Retained messages from `from` on, at most `limit`, in offset order.
+    fn topic_messages(
+        &self,
+        topic: &str,
+        from: u64,
+        limit: usize,
+    ) -> BackendResult<Vec<(u64, Vec<u8>)>>;
+    fn group_names(&self, topic: &str) -> BackendResult<Vec<String>>;
+    fn group_create(&self, topic: &str, group: &str) -> BackendResult<()>;
+    fn group_delete(&self, topic: &str, group: &str) -> BackendResult<()>;
+    /// Claims the next message of the group for this mount, waiting up to `wait` for
+    /// one; its offset, or `None`.
+    fn group_claim(
+        &self,
+        topic: &str,
+        group: &str,
+        wait: std::time::Duration,
+    ) -> BackendResult<Option<u64>>;
+    fn group_ack(&self, topic: &str, group: &str, offset: u64) -> BackendResult<()>;
+    /// The committed offset: every message before it is acknowledged or dead-lettered.
+    fn group_offset(&self, topic: &str, group: &str) -> BackendResult<u64>;
+    /// Moves the group to `start`, `end` or an offset (its claims are dropped).
+    fn group_seek(&self, topic: &str, group: &str, to: &str) -> BackendResult<()>;
+    fn group_pending(&self, topic: &str, group: &str) -> BackendResult<Vec<ClaimStat>>;
+    fn group_dead_letters(&self, topic: &str, group: &str) -> BackendResult<Vec<u64>>;
+}
+
 /// Error categories; each maps to one errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -279,6 +341,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Changes made by others (other nodes, other mounts, the CLI), in apply order.
     /// Called once per mount; the receiver ends when the backend shuts down.
     fn subscribe(&self) -> Receiver<Change>;
+
+    /// The topics service, if this backend has it.
+    fn topics(&self) -> Option<&dyn TopicBackend> {
+        None
+    }
 
     /// The hook event types, one directory each under `/hooks` (none by default).
     fn hook_types(&self) -> Vec<String> {

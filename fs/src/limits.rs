@@ -89,3 +89,20 @@ pub const MEMORY_MAX_HOOK_EVENTS: usize = 1024;
 
 /// Longest `/hooks/<type>/<index>.json` name the mount accepts, in bytes.
 pub const MAX_HOOK_NAME_BYTES: usize = 64;
+
+/// How long an open of a group's `claim` or `next` file waits for a message before it
+/// reads as empty, in milliseconds.
+pub const CLAIM_WAIT_MS: u64 = 2_000;
+
+/// Largest message one write(2) to a topic's `publish` file may carry, in bytes. The
+/// kernel hands a write to the file system in requests of at most 256 pages (1 MiB,
+/// its default `max_pages_limit`), and a buffer that does not start on a page boundary
+/// spans one page more than its length: a write of up to 1 MiB - 4 KiB always arrives
+/// as one request, and a request longer than that may be a piece of a larger write.
+/// Such requests are refused with EFBIG rather than published as several messages.
+pub const MAX_PUBLISH_WRITE_BYTES: usize = 1024 * 1024 - 4096;
+
+/// Messages and bytes one open `publish` handle holds before it publishes them without
+/// waiting for close (the first bound is the service's batch limit).
+pub const MAX_PUBLISH_BUFFER_MESSAGES: usize = 1000;
+pub const MAX_PUBLISH_BUFFER_BYTES: usize = 4 * 1024 * 1024;

@@ -3,7 +3,8 @@
 //! The root directory (inode 1) holds one directory per [`Tree`]; each tree has a fixed
 //! inode number and its own semantics, chosen by `match` in the operation modules:
 //! `kv/` is the backend's tree, `cluster/` holds read-only status files, and
-//! `secrets/`, `topics/`, `hooks/` are empty placeholders until those services exist
+//! `topics/` and `hooks/` are served from the backend's services (`ops::topics`,
+//! `ops::hooks`), and `secrets/` is an empty placeholder until that service exists
 //! (every change there answers EOPNOTSUPP). Adding a service means giving its variant
 //! real arms in those matches.
 

@@ -1,5 +1,6 @@
 //! `aspen bench put`: a put load generator. It prints one line in the same shape as the
 //! etcd load generator in the shared bench tools, so the two compare line by line.
+//! `aspen bench topic`: publishers, then consumers of one group, through the client.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,17 +35,50 @@ pub enum BenchCmd {
         #[arg(long, default_value = "bench")]
         prefix: String,
     },
+    /// Publishers (one message per command), then consumers of one group (claim and
+    /// acknowledge); prints messages/s of each phase.
+    Topic {
+        #[arg(long, default_value_t = 16)]
+        publishers: usize,
+        #[arg(long, default_value_t = 4)]
+        consumers: usize,
+        /// Total messages.
+        #[arg(long, default_value_t = 10_000)]
+        total: usize,
+        /// Message size in bytes.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+    },
 }
 
 pub async fn run(cmd: BenchCmd, c: &ClientArgs) -> Result<()> {
-    let BenchCmd::Put {
-        clients,
-        conns,
-        total,
-        value_size,
-        keys,
-        prefix,
-    } = cmd;
+    match cmd {
+        BenchCmd::Put {
+            clients,
+            conns,
+            total,
+            value_size,
+            keys,
+            prefix,
+        } => put(c, clients, conns, total, value_size, keys, prefix).await,
+        BenchCmd::Topic {
+            publishers,
+            consumers,
+            total,
+            size,
+        } => topic(c, publishers, consumers, total, size).await,
+    }
+}
+
+async fn put(
+    c: &ClientArgs,
+    clients: usize,
+    conns: Option<usize>,
+    total: usize,
+    value_size: usize,
+    keys: usize,
+    prefix: String,
+) -> Result<()> {
     if clients == 0 || total < clients {
         return Err(Error::invalid(
             "need at least one client and at least one put per client",
@@ -103,5 +137,114 @@ pub async fn run(cmd: BenchCmd, c: &ClientArgs) -> Result<()> {
         q(0.99),
         q(0.999),
         q(1.0)
+    ))
+}
+
+/// Runs `per_task` rounds of `op` in each of `tasks` tasks on clients of their own;
+/// returns the seconds it took.
+async fn timed<F, Fut>(c: &ClientArgs, tasks: usize, per_task: usize, op: F) -> Result<f64>
+where
+    F: Fn(Arc<crate::client::Client>, usize, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<()>> + Send + 'static,
+{
+    let mut clients = Vec::with_capacity(tasks);
+    for _ in 0..tasks {
+        let client = Arc::new(c.client()?);
+        client.status().await?;
+        clients.push(client);
+    }
+    let start = Instant::now();
+    let mut handles = Vec::with_capacity(tasks);
+    for (i, client) in clients.into_iter().enumerate() {
+        let mut work = Vec::with_capacity(per_task);
+        for j in 0..per_task {
+            work.push(op(client.clone(), i, j));
+        }
+        handles.push(tokio::spawn(async move {
+            for w in work {
+                w.await?;
+            }
+            Ok::<_, Error>(())
+        }));
+    }
+    for h in handles {
+        h.await.map_err(|e| Error::internal(e.to_string()))??;
+    }
+    Ok(start.elapsed().as_secs_f64())
+}
+
+async fn topic(
+    c: &ClientArgs,
+    publishers: usize,
+    consumers: usize,
+    total: usize,
+    size: usize,
+) -> Result<()> {
+    use crate::topics::consumer::TopicsApi;
+    use crate::topics::*;
+    if publishers == 0 || consumers == 0 || total < publishers.max(consumers) {
+        return Err(Error::invalid(
+            "need publishers and consumers, and at least one message each",
+        ));
+    }
+    let admin = c.client()?;
+    let name = format!("bench-{}", std::process::id());
+    admin
+        .topic_command(TopicCommand::Create {
+            topic: name.clone(),
+            config: TopicConfig::default(),
+        })
+        .await?;
+    admin
+        .topic_command(TopicCommand::CreateGroup {
+            topic: name.clone(),
+            group: "g".into(),
+            start: SeekTo::Start,
+            settings: GroupSettings {
+                visibility_ms: crate::limits::MAX_VISIBILITY_MS,
+                max_deliveries: 1,
+            },
+        })
+        .await?;
+    let message = vec![b'm'; size];
+    let per_pub = total / publishers;
+    let published = per_pub * publishers;
+    let pub_secs = timed(c, publishers, per_pub, |client, _, _| {
+        let cmd = TopicCommand::Publish {
+            topic: name.clone(),
+            messages: vec![message.clone()],
+        };
+        async move { client.topic_command(cmd).await.map(|_| ()) }
+    })
+    .await?;
+    let per_con = published / consumers;
+    let consumed = per_con * consumers;
+    let con_secs = timed(c, consumers, per_con, |client, i, _| {
+        let topic = name.clone();
+        async move {
+            let claim = TopicCommand::Claim {
+                topic: topic.clone(),
+                group: "g".into(),
+                consumer: format!("bench-{i}"),
+            };
+            let TopicOutcome::Claimed(Some(claimed)) = client.topic_command(claim).await? else {
+                return Err(Error::internal("nothing to claim while messages remain"));
+            };
+            let ack = TopicCommand::Ack {
+                topic,
+                group: "g".into(),
+                offset: claimed.offset,
+            };
+            client.topic_command(ack).await.map(|_| ())
+        }
+    })
+    .await?;
+    admin
+        .topic_command(TopicCommand::Delete { topic: name })
+        .await?;
+    print_line(&format!(
+        "aspen topic publishers={publishers} n={published} size={size}B publish/s={:.0} consumers={consumers} n={consumed} consume/s={:.0} (claim+ack each)",
+        published as f64 / pub_secs,
+        consumed as f64 / con_secs,
     ))
 }

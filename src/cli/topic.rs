@@ -1,7 +1,7 @@
 //! `aspen topic ...` and `aspen group ...`: topics and their consumer groups.
 //!
-//! Claims are raft commands, so the commands that wait for a message (`group next`,
-//! `topic sub`) first look, with reads, for something claimable, and claim only then.
+//! The commands that wait for a message (`group next`, `topic sub`) claim through
+//! `topics::consumer`, shared with the mount.
 
 use std::io::BufRead;
 use std::time::{Duration, Instant};
@@ -15,9 +15,10 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kv::{Command, ReadQuery, ReadResult, WriteResult};
 use crate::limits::{
-    CLAIM_POLL_MS, DEFAULT_MAX_DELIVERIES, DEFAULT_VISIBILITY_MS, MAX_PUBLISH_BATCH_MESSAGES,
+    DEFAULT_MAX_DELIVERIES, DEFAULT_VISIBILITY_MS, MAX_PUBLISH_BATCH_MESSAGES,
     MAX_TOPIC_LIST_ENTRIES,
 };
+use crate::topics::consumer::{claim_next, message_at};
 use crate::topics::*;
 
 #[derive(Subcommand, Debug)]
@@ -227,7 +228,7 @@ pub async fn run_topic(cmd: TopicCmd, c: &ClientArgs) -> Result<()> {
         } => {
             let mut done = 0u64;
             while count == 0 || done < count {
-                let Some(m) = next(&client, c, &topic, &group, &wait).await? else {
+                let Some(m) = next(&client, &topic, &group, &wait).await? else {
                     return Ok(());
                 };
                 print_message(c, &m)?;
@@ -314,93 +315,26 @@ async fn read(client: &Client, c: &ClientArgs, topic: &str, from: u64, limit: us
     }
 }
 
-/// Whether the group may have something to claim now: a message never claimed, or a
-/// claim whose deadline passed (by this machine's clock; the claim itself decides).
-async fn claimable(client: &Client, c: &ClientArgs, topic: &str, group: &str) -> Result<bool> {
-    let t = match ask(
-        client,
-        c,
-        TopicQuery::Info {
-            topic: topic.into(),
-        },
-    )
-    .await?
-    {
-        TopicAnswer::Topic(Some(t)) => t,
-        _ => return Err(Error::not_found(format!("topic {topic:?}"))),
-    };
-    let TopicAnswer::Groups(gs) = ask(
-        client,
-        c,
-        TopicQuery::Groups {
-            topic: topic.into(),
-        },
-    )
-    .await?
-    else {
-        return Err(Error::internal("unexpected answer to a topic query"));
-    };
-    let g = gs
-        .into_iter()
-        .find(|g| g.name == group)
-        .ok_or_else(|| Error::not_found(format!("group {group:?} of topic {topic:?}")))?;
-    if g.next_claim.max(t.first) < t.next {
-        return Ok(true);
-    }
-    if g.pending == 0 {
-        return Ok(false);
-    }
-    let q = TopicQuery::Pending {
-        topic: topic.into(),
-        group: group.into(),
-        after: None,
-        limit: MAX_TOPIC_LIST_ENTRIES as u32,
-    };
-    let TopicAnswer::Pending(ps) = ask(client, c, q).await? else {
-        return Err(Error::internal("unexpected answer to a topic query"));
-    };
-    let now = crate::node::proposer::now_ns();
-    Ok(ps.iter().any(|p| p.deadline_ns <= now))
-}
-
 /// Claims the next message of the group and fetches it; `None` when nothing came within
 /// the wait.
 async fn next(
     client: &Client,
-    c: &ClientArgs,
     topic: &str,
     group: &str,
     wait: &Waiting,
 ) -> Result<Option<Message>> {
-    let deadline = (wait.wait > 0).then(|| Instant::now() + Duration::from_secs(wait.wait));
+    let limit = (wait.wait > 0).then(|| Duration::from_secs(wait.wait));
+    let deadline = limit.map(|l| Instant::now() + l);
     loop {
-        if claimable(client, c, topic, group).await? {
-            let cmd = TopicCommand::Claim {
-                topic: topic.into(),
-                group: group.into(),
-                consumer: wait.consumer.clone(),
-            };
-            if let (_, TopicOutcome::Claimed(Some(claim))) = write(client, cmd).await? {
-                let q = TopicQuery::Messages {
-                    topic: topic.into(),
-                    from: claim.offset,
-                    limit: 1,
-                };
-                match ask(client, c, q).await? {
-                    TopicAnswer::Messages(ms) => match ms.into_iter().next() {
-                        Some(m) if m.offset == claim.offset => return Ok(Some(m)),
-                        // Removed by retention between the claim and the read: its claim
-                        // goes away at the next claim.
-                        _ => continue,
-                    },
-                    _ => return Err(Error::internal("unexpected answer to a topic query")),
-                }
-            }
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let Some(claim) = claim_next(client, topic, group, &wait.consumer, left).await? else {
             return Ok(None);
+        };
+        // Removed by retention between the claim and the read: its claim goes away at
+        // the next claim; look for another.
+        if let Some(m) = message_at(client, topic, claim.offset).await? {
+            return Ok(Some(m));
         }
-        tokio::time::sleep(Duration::from_millis(CLAIM_POLL_MS)).await;
     }
 }
 
@@ -448,7 +382,7 @@ pub async fn run_group(cmd: GroupCmd, c: &ClientArgs) -> Result<()> {
             Ok(())
         }
         GroupCmd::Next { topic, group, wait } => {
-            match next(&client, c, &topic, &group, &wait).await? {
+            match next(&client, &topic, &group, &wait).await? {
                 Some(m) => {
                     if c.write_out == OutputFormat::Simple {
                         eprintln!("offset {}", m.offset);

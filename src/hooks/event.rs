@@ -7,9 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::kv::{Command, CommandResult, Event, EventKind};
+use crate::kv::{Command, CommandResult, Event, EventKind, WriteResult};
 use crate::limits::{MAX_HOOK_EVENT_KEYS, MAX_HOOK_EVENT_KEY_BYTES, MAX_HOOK_PATTERN_BYTES};
 use crate::raft::types::NodeId;
+use crate::topics::{TopicCommand, TopicOutcome};
 
 /// Version of the event payload (`"v"` in every JSON line).
 pub const HOOK_EVENT_VERSION: u32 = 1;
@@ -22,9 +23,10 @@ pub const RAFT_LEADER_CHANGE: &str = "raft.leader_change";
 pub const RAFT_SNAPSHOT_CREATED: &str = "raft.snapshot_created";
 pub const RAFT_SNAPSHOT_INSTALLED: &str = "raft.snapshot_installed";
 pub const CLUSTER_MEMBERSHIP_CHANGE: &str = "cluster.membership_change";
+pub const TOPIC_PUBLISH: &str = "topic.publish";
 
 /// Every event type this version produces, in the order `/hooks` lists them.
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 9] = [
     KV_WRITE,
     KV_DELETE,
     KV_BATCH,
@@ -33,6 +35,7 @@ pub const EVENT_TYPES: [&str; 8] = [
     RAFT_SNAPSHOT_CREATED,
     RAFT_SNAPSHOT_INSTALLED,
     CLUSTER_MEMBERSHIP_CHANGE,
+    TOPIC_PUBLISH,
 ];
 
 /// One hook event. Never carries a value, only its size. Field order is the outbox
@@ -63,6 +66,10 @@ pub struct HookEvent {
     pub term: Option<u64>,
     /// `cluster.membership_change`: every member (voters and learners) after the change.
     pub members: Option<Vec<NodeId>>,
+    /// `topic.publish`: the offset of the first message published and how many were
+    /// (`keys` lists the topics; `value_bytes` counts the message bytes).
+    pub first_offset: Option<u64>,
+    pub messages: Option<u64>,
     /// Bytes of `keys`, kept while the event is built (not part of the payload).
     #[serde(skip)]
     listed_key_bytes: usize,
@@ -83,6 +90,8 @@ impl HookEvent {
             leader: None,
             term: None,
             members: None,
+            first_offset: None,
+            messages: None,
             listed_key_bytes: 0,
         }
     }
@@ -128,8 +137,8 @@ fn command_type(c: &Command) -> Option<&'static str> {
         }
         Command::Txn(_) | Command::Rename { .. } => Some(KV_BATCH),
         Command::ExpireLeases { .. } => Some(KV_EXPIRE),
-        // Topic commands change no key (their `topic.publish` events are not made yet).
-        // Secret commands neither (`secret.write` events are not made yet).
+        // Publishes are handled apart (`publish_of`); other topic commands make none.
+        // Secret commands make none (`secret.write` events are not made yet).
         Command::LeaseGrant { .. }
         | Command::LeaseKeepAlive { .. }
         | Command::Topic(_)
@@ -159,6 +168,10 @@ pub fn from_entry(e: &AppliedEntry<'_>, node: NodeId) -> Vec<HookEvent> {
     let mut next_change = 0usize;
     for ((_, command), result) in e.commands.iter().zip(e.results.iter()) {
         let Ok(r) = result else { continue };
+        if let Some(published) = publish_of(command, r) {
+            add_publish(&mut out, e, node, r.revision(), published);
+            continue;
+        }
         let rev = r.revision();
         if rev <= prev {
             continue;
@@ -195,6 +208,49 @@ pub fn from_entry(e: &AppliedEntry<'_>, node: NodeId) -> Vec<HookEvent> {
         }
     }
     out
+}
+
+/// A publish that added messages: (topic, first offset, count, bytes).
+fn publish_of<'c>(command: &'c Command, r: &WriteResult) -> Option<(&'c str, u64, u64, u64)> {
+    match (command, r) {
+        (
+            Command::Topic(TopicCommand::Publish { topic, messages }),
+            WriteResult::Topic {
+                outcome: TopicOutcome::Published { first, count },
+                ..
+            },
+        ) if *count > 0 => {
+            let bytes = messages.iter().map(|m| m.len() as u64).sum();
+            Some((topic, *first, *count, bytes))
+        }
+        _ => None,
+    }
+}
+
+/// Adds a publish to the entry's `topic.publish` event (one per entry, like the others:
+/// several publishes batched into one entry list their topics in one event).
+fn add_publish(
+    out: &mut Vec<HookEvent>,
+    e: &AppliedEntry<'_>,
+    node: NodeId,
+    revision: u64,
+    (topic, first, count, bytes): (&str, u64, u64, u64),
+) {
+    let pos = match out.iter().position(|h| h.kind == TOPIC_PUBLISH) {
+        Some(p) => p,
+        None => {
+            let mut h = HookEvent::new(TOPIC_PUBLISH, e.index, revision, node);
+            h.time_ms = Some(e.stamp_ns.div_euclid(1_000_000));
+            h.first_offset = Some(first);
+            out.push(h);
+            out.len() - 1
+        }
+    };
+    if let Some(h) = out.get_mut(pos) {
+        h.add_key(topic);
+        h.value_bytes = h.value_bytes.saturating_add(bytes);
+        h.messages = Some(h.messages.unwrap_or(0).saturating_add(count));
+    }
 }
 
 /// Checks an event type pattern: dot-separated segments, each a name, `*` (exactly one
@@ -301,6 +357,65 @@ mod tests {
         assert!(check_pattern("kv..x").is_err());
         assert!(check_pattern("kv.wr*").is_err());
         assert!(check_pattern("").is_err());
+    }
+
+    /// Publishes make one `topic.publish` event per entry, with the topics, the first
+    /// offset, the message count and bytes; a failed publish and other topic commands
+    /// make none.
+    #[test]
+    fn topic_publishes() {
+        let publish = |topic: &str, ms: &[&[u8]]| {
+            Command::Topic(TopicCommand::Publish {
+                topic: topic.into(),
+                messages: ms.iter().map(|m| m.to_vec()).collect(),
+            })
+        };
+        let published = |first, count| {
+            Ok(WriteResult::Topic {
+                revision: 10,
+                outcome: TopicOutcome::Published { first, count },
+            })
+        };
+        let commands = vec![
+            (1, publish("orders", &[b"abc", b"de"])),
+            (1, publish("missing", &[b"x"])),
+            (
+                1,
+                Command::Topic(TopicCommand::Ack {
+                    topic: "orders".into(),
+                    group: "g".into(),
+                    offset: 0,
+                }),
+            ),
+            (2, publish("audit", &[b"f"])),
+        ];
+        let results = vec![
+            published(5, 2),
+            Err(crate::error::Error::not_found("topic")),
+            Ok(WriteResult::Topic {
+                revision: 10,
+                outcome: TopicOutcome::Done,
+            }),
+            published(0, 1),
+        ];
+        let entry = AppliedEntry {
+            index: 4,
+            stamp_ns: 7_000_000,
+            commands: &commands,
+            results: &results,
+            changes: &[],
+            revision_before: 10,
+        };
+        let events = from_entry(&entry, 1);
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(e.kind, TOPIC_PUBLISH);
+        assert_eq!(e.keys, vec!["orders", "audit"]);
+        assert_eq!(
+            (e.first_offset, e.messages, e.value_bytes),
+            (Some(5), Some(3), 6)
+        );
+        assert!(e.json_line().contains("\"type\":\"topic.publish\""));
     }
 
     #[test]

@@ -26,14 +26,18 @@ pub enum Target {
 }
 
 impl Target {
-    async fn write(&self, origin: u64, command: Command) -> Result<WriteResult> {
+    pub(super) async fn write(&self, origin: u64, command: Command) -> Result<WriteResult> {
         match self {
             Target::Local(n) => n.write_one(origin, command).await,
             Target::Remote(c) => c.write_one(command).await,
         }
     }
 
-    async fn read(&self, query: ReadQuery, consistency: Consistency) -> Result<ReadResult> {
+    pub(super) async fn read(
+        &self,
+        query: ReadQuery,
+        consistency: Consistency,
+    ) -> Result<ReadResult> {
         match self {
             Target::Local(n) => n.read(query, consistency, 0).await,
             Target::Remote(c) => c.read(query, consistency).await,
@@ -64,9 +68,9 @@ impl Target {
 }
 
 pub struct KvBackend {
-    target: Target,
-    rt: Handle,
-    origin: u64,
+    pub(super) target: Target,
+    pub(super) rt: Handle,
+    pub(super) origin: u64,
     consistency: Consistency,
 }
 
@@ -352,6 +356,10 @@ impl fs::Backend for KvBackend {
         };
         status::render(name, &s, hooks.as_ref())
             .ok_or_else(|| fs::BackendError::new(fs::ErrorKind::NotFound, name))
+    }
+
+    fn topics(&self) -> Option<&dyn fs::TopicBackend> {
+        Some(self)
     }
 
     fn hook_types(&self) -> Vec<String> {

@@ -5,3 +5,4 @@ pub mod backend;
 pub mod options;
 pub mod run;
 pub mod status;
+mod topics;

@@ -17,8 +17,8 @@ use crate::kv::{Command, DeleteMode, EventKind, PutCondition, PutOp, ReadQuery, 
 use crate::net::proto::Consistency;
 use crate::robust::checker::{self, Verdict};
 use crate::robust::cluster::Cluster;
-use crate::robust::fs_load;
 use crate::robust::history::{OpKind, Outcome, Recorder};
+use crate::robust::{fs_load, hook_check};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -655,6 +655,16 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
     if let Some(mut m) = mounts {
         m.stop();
     }
+    let spools: Vec<PathBuf> = cluster
+        .lock()
+        .await
+        .nodes
+        .iter()
+        .map(|n| hook_check::spool_of(&n.data_dir))
+        .collect();
+    report
+        .anomalies
+        .extend(check_hooks(&spools, final_revision).await);
     cluster.lock().await.stop_all();
 
     let mut verdict = std::fs::File::create(cfg.dir.join("verdict.txt"))?;
@@ -664,7 +674,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         report.ops, report.ops_ok, report.ops_unknown, report.faults
     )?;
     if report.anomalies.is_empty() {
-        writeln!(verdict, "PASS: linearizable per key, every acknowledged write present, watch streams ordered without gaps or duplicates")?;
+        writeln!(verdict, "PASS: linearizable per key, every acknowledged write present, watch streams ordered without gaps or duplicates, hook events delivered once and alike on every node")?;
     } else {
         writeln!(verdict, "FAIL:")?;
         for a in &report.anomalies {
@@ -672,6 +682,28 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         }
     }
     Ok(report)
+}
+
+/// Hook delivery: waits (up to a minute) until every node's spool has caught up with
+/// the others, then checks order, duplicates and agreement.
+async fn check_hooks(spools: &[PathBuf], final_revision: u64) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let read: Result<Vec<_>, String> =
+            spools.iter().map(|d| hook_check::read_spool(d)).collect();
+        match read {
+            Err(e) => return vec![format!("hook spool unreadable: {e}")],
+            Ok(nodes) => {
+                let last: Vec<u64> = nodes.iter().map(hook_check::last_index).collect();
+                let caught_up = last.windows(2).all(|w| w.first() == w.get(1))
+                    && nodes.iter().all(|n| n.kv_revision >= final_revision);
+                if caught_up || Instant::now() >= deadline {
+                    return hook_check::check(&nodes, final_revision);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The `aspen` binary next to the running one.

@@ -6,8 +6,10 @@
 //! - `layout`: where the records live in the state keyspace.
 //! - `apply`: the deterministic rules (offsets, retention, claims, acks, dead letters).
 //! - `read`: answers to queries from a consistent view.
+//! - `consumer`: claiming with a wait, shared by the CLI and the mount.
 
 pub mod apply;
+pub mod consumer;
 pub mod layout;
 pub mod read;
 pub mod types;

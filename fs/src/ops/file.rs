@@ -55,6 +55,7 @@ const KV_OPEN_FLAGS: FopenFlags = FopenFlags::FOPEN_DIRECT_IO;
 /// The parts of open(2) flags that matter here.
 #[derive(Debug, Clone, Copy)]
 struct Access {
+    readable: bool,
     writable: bool,
     truncate: bool,
     append: bool,
@@ -63,6 +64,7 @@ struct Access {
 impl Access {
     fn from_flags(flags: i32) -> Access {
         Access {
+            readable: flags & libc::O_ACCMODE != libc::O_WRONLY,
             writable: flags & libc::O_ACCMODE != libc::O_RDONLY,
             truncate: flags & libc::O_TRUNC != 0,
             append: flags & libc::O_APPEND != 0,
@@ -105,6 +107,9 @@ impl AspenFs {
             }
             Place::In(Tree::Hooks, p) if !p.is_empty() => {
                 self.hooks_open(ino, &p, acc.writable || acc.truncate)
+            }
+            Place::In(Tree::Topics, p) if !p.is_empty() => {
+                self.topics_open(ino, &p, acc.readable, acc.writable)
             }
             Place::In(_, p) if !p.is_empty() => Err(Errno::ENOENT),
             _ => Err(Errno::EISDIR),
@@ -311,6 +316,12 @@ impl AspenFs {
         self.writable()?;
         let h = self.handles.file(fh)?;
         if !h.writable {
+            // Handles of service files are not write-back buffers.
+            if let Some(n) = self.topics_write(fh, h.ino, offset, data)? {
+                return Ok(n);
+            }
+        }
+        if !h.writable {
             return Err(Errno::EBADF);
         }
         h.write(offset, data, self.max_value(), &self.handles.budget)
@@ -318,12 +329,14 @@ impl AspenFs {
 
     /// flush (every close): commit if dirty (a pending create is), return once stored.
     pub(crate) fn do_flush(&self, fh: u64) -> OpResult<()> {
+        self.topics_flush(fh)?;
         let h = self.handles.file(fh)?;
         self.commit(&h)
     }
 
     /// fsync: commit if dirty, return once stored.
     pub(crate) fn do_fsync(&self, fh: u64) -> OpResult<()> {
+        self.topics_flush(fh)?;
         let h = self.handles.file(fh)?;
         self.commit(&h)
     }
@@ -332,6 +345,7 @@ impl AspenFs {
     /// failed at flush (so close(2) reported the error) is not stored behind the
     /// application's back now.
     pub(crate) fn do_release(&self, fh: u64) -> OpResult<()> {
+        self.topics_release(fh)?;
         let h = self.handles.file(fh)?;
         let result = if h.failed()? {
             tracing::error!(

@@ -11,6 +11,7 @@ mod file;
 pub(crate) mod fuse;
 mod hooks;
 mod meta;
+mod topics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub(crate) struct AspenFs {
     /// handlers use it only for attribute-only invalidations, which take no lock the
     /// kernel may hold while it waits for a request (see `open_kv`).
     pub(crate) kernel: Arc<std::sync::OnceLock<fuser::Notifier>>,
+    /// Claims of open `/topics/.../next` handles, acknowledged at release.
+    next_claims: topics::NextClaims,
 }
 
 /// The errno for a backend error; unexpected failures are logged.
@@ -85,6 +88,7 @@ impl AspenFs {
             started: SystemTime::now(),
             commits: AtomicU64::new(0),
             kernel: Arc::new(std::sync::OnceLock::new()),
+            next_claims: Default::default(),
         }
     }
 
