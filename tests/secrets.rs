@@ -603,3 +603,58 @@ fn identity_files_in_keys_txt_format_load_and_bad_ones_are_refused() {
     assert!(e.message.contains("line 2"), "{e}");
     assert!(Keyring::load(&dir.path().join("missing")).is_err());
 }
+
+/// Figures, not a check: `cargo test --test secrets latency -- --ignored --nocapture`.
+/// Sequential secret writes and reads next to plain KV puts and gets on one in-process
+/// node (one raft commit with an fsync per write in both cases).
+#[tokio::test]
+#[ignore]
+async fn latency_of_secret_writes_and_reads_next_to_kv() {
+    use aspen::kv::{PutOp, ReadQuery};
+    const N: usize = 300;
+    let f = fixture().await;
+    let n = &f.node;
+    let value = vec![b'v'; 64];
+    fn median(mut v: Vec<Duration>) -> Duration {
+        v.sort();
+        v[v.len() / 2]
+    }
+    let mut kv_put = Vec::new();
+    let mut s_put = Vec::new();
+    for i in 0..N {
+        let t = Instant::now();
+        n.write_one(1, Command::Put(PutOp::file(format!("k{i}"), value.clone())))
+            .await
+            .unwrap();
+        kv_put.push(t.elapsed());
+        let t = Instant::now();
+        put(n, &format!("s{i}"), &value, None).await.unwrap();
+        s_put.push(t.elapsed());
+    }
+    let mut kv_get = Vec::new();
+    let mut s_get = Vec::new();
+    for i in 0..N {
+        let t = Instant::now();
+        n.read(
+            ReadQuery::Get {
+                key: format!("k{i}"),
+            },
+            Consistency::Linearizable,
+            0,
+        )
+        .await
+        .unwrap();
+        kv_get.push(t.elapsed());
+        let t = Instant::now();
+        get(n, &format!("s{i}"), None).await.unwrap();
+        s_get.push(t.elapsed());
+    }
+    eprintln!(
+        "median of {N}: kv put {:?}, secret put {:?}, kv get {:?}, secret get {:?}",
+        median(kv_put),
+        median(s_put),
+        median(kv_get),
+        median(s_get)
+    );
+    n.shutdown().await;
+}
