@@ -20,6 +20,8 @@ pub enum SecretsCmd {
     /// The age recipients new secret values are encrypted to.
     #[command(subcommand)]
     Recipients(RecipientsCmd),
+    /// Write a new age identity file (keys.txt format, mode 0600) and print its public key.
+    Keygen { file: std::path::PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -112,8 +114,12 @@ pub enum RecipientsCmd {
 }
 
 pub async fn run(cmd: SecretsCmd, c: &ClientArgs) -> Result<()> {
+    if let SecretsCmd::Keygen { file } = &cmd {
+        return print_line(&Keyring::generate_file(file)?);
+    }
     let client = c.client()?;
     match cmd {
+        SecretsCmd::Keygen { .. } => Ok(()),
         SecretsCmd::Kv(k) => run_kv(k, &client, c).await,
         SecretsCmd::Recipients(RecipientsCmd::Get) => {
             let rs = match query(&client, c, SecretQuery::Recipients).await? {
