@@ -6,7 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 require_fuse
 "$ASPEN" secrets keygen "$T/keys.txt" >/dev/null || fail "keygen"
-NODE_ARGS=(--age-identity "$T/keys.txt")
+# allow_other: other users reach the mount, so only the mode bits can refuse them.
+NODE_ARGS=(--age-identity "$T/keys.txt" -o allow_other)
 start_cluster
 S1=$T/m1/secrets/kv
 S2=$T/m2/secrets/kv
@@ -24,6 +25,19 @@ current() { "$ASPEN" -w json secrets kv metadata get "$1" | python3 -c 'import j
 [ "$(ls "$S2")" = app ] || fail "implicit directory"
 [ "$("$ASPEN" secrets kv get app/db/password)" = "second-$TAG" ] || fail "the CLI sees it"
 pass "write, cat (latest and @N) and ls through the mounts of two nodes"
+
+if id nobody >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  chmod 755 "$T"
+  echo "public-$TAG" > "$T/m2/kv/public" || fail "plain kv write"
+  [ "$(setpriv --reuid=nobody --regid=nogroup --clear-groups cat "$T/m2/kv/public")" = "public-$TAG" ] \
+    || fail "nobody reads a 0644 kv file (the mount lets other users in)"
+  err=$(setpriv --reuid=nobody --regid=nogroup --clear-groups cat "$S2/app/db/password" 2>&1) \
+    && fail "nobody read a root-owned 0600 secret"
+  case "$err" in *"Permission denied"*) ;; *) fail "expected EACCES for nobody, got: $err" ;; esac
+  pass "a 0600 secret owned by root is unreadable for another user"
+else
+  echo "SKIPPED: the permission check needs root and the user nobody" >&2
+fi
 
 rm "$S1/app/db/password" || fail "rm"
 if cat "$S2/app/db/password" 2>/dev/null; then fail "a soft-deleted version reads"; fi
