@@ -14,17 +14,27 @@ mkdir "$TOP/orders/groups/billing" || fail "mkdir group"
 for i in $(seq 1 $N); do echo "order $i" > "$TOP/orders/publish" || fail "publish $i"; done
 [ "$(ls "$T/m2/topics/orders/messages" | wc -l)" = $N ] || fail "node 2 lists $N messages"
 [ "$(cat "$T/m3/topics/orders/messages/0")" = "order 1" ] || fail "message 0 through node 3"
-pass "$N messages published through node 1, read through nodes 2 and 3"
+[ "$(head -n 2 "$T/m2/topics/orders/stream")" = "$(printf 'order 1\norder 2')" ] || fail "stream through node 2"
+[ "$(wc -l < "$T/m3/topics/orders/stream")" = $N ] || fail "the stream has a line per message"
+pass "$N messages published through node 1, read through nodes 2 and 3 (messages/, stream)"
+
+# tail -f of the stream on node 3 follows a publish through node 1.
+tail -n 0 -f "$T/m3/topics/orders/stream" > "$T/tailf.out" 2>/dev/null &
+PIDS+=($!)
+wait_for "tail -f started" sh -c "ls -l /proc/$!/fd | grep -q stream"
+echo "late order" > "$TOP/orders/publish"
+wait_for "tail -f of node 3's stream shows the publish on node 1" grep -qx "late order" "$T/tailf.out"
+pass "tail -f of a topic's stream follows new messages"
 
 # Two writes through one open are two messages, published at close.
 python3 - "$TOP/orders/publish" <<'PY' || fail "two writes, one open"
 import os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY)
-os.write(fd, b"order 61\n"); os.write(fd, b"order 62\n")
+os.write(fd, b"order 62\n"); os.write(fd, b"order 63\n")
 os.close(fd)
 PY
-N=62
-[ "$(cat "$T/m2/topics/orders/messages/61")" = "order 62" ] || fail "the second write is message 61"
+N=63
+[ "$(cat "$T/m2/topics/orders/messages/62")" = "order 63" ] || fail "the second write is message 62"
 
 # Three consumers, one per node, each running the loop from DESIGN.md.
 for i in 1 2 3; do
@@ -39,7 +49,7 @@ for i in 1 2 3; do
 done
 for p in "${CONSUMERS[@]}"; do wait "$p" || fail "a consumer loop failed"; done
 cat "$T"/consumed.* | sort > "$T/consumed"
-seq 1 $N | sed 's/^/order /' | sort > "$T/expected"
+{ seq 1 60; echo late order; seq 62 63; } | sed 's/^\([0-9]\)/order \1/' | sort > "$T/expected"
 diff "$T/expected" "$T/consumed" >/dev/null || fail "consumed messages differ: $(diff "$T/expected" "$T/consumed" | head -5)"
 [ "$(cat "$T/m2/topics/orders/groups/billing/offset")" = $N ] || fail "committed offset"
 [ -z "$(ls "$T/m1/topics/orders/groups/billing/pending")" ] || fail "claims left pending"

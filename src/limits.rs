@@ -73,6 +73,9 @@ pub const DEFAULT_MAX_DELIVERIES: u32 = 5;
 pub const MAX_MAX_DELIVERIES: u32 = 1_000;
 /// Most messages or entries a topic listing returns.
 pub const MAX_TOPIC_LIST_ENTRIES: usize = 10_000;
+/// Most topics the leader trims for age in one housekeeping pass (every
+/// `LEASE_CHECK_INTERVAL_MS`).
+pub const MAX_TOPIC_TRIMS_PER_CHECK: usize = 16;
 /// How long `aspen topic sub` and claims through the mount wait between looks for a
 /// claimable message, in milliseconds.
 pub const CLAIM_POLL_MS: u64 = 50;

@@ -350,3 +350,97 @@ async fn seeks_and_bad_input() {
     let groups = ask(n, TopicQuery::Groups { topic: "t".into() }).await;
     assert_eq!(groups.expect_err("gone").kind, ErrorKind::NotFound);
 }
+
+async fn stream(n: &Node, topic: &str, pos: u64, max: u32) -> Vec<u8> {
+    match ask(
+        n,
+        TopicQuery::Stream {
+            topic: topic.into(),
+            pos,
+            max_bytes: max,
+        },
+    )
+    .await
+    .expect("stream")
+    {
+        TopicAnswer::Stream(b) => b,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_is_every_message_with_a_newline_at_fixed_positions() {
+    let one = node().await;
+    let n = &one.node;
+    cmd(n, create("s", TopicConfig::default()))
+        .await
+        .expect("create");
+    cmd(n, publish("s", &[b"ab", b"", b"cde"]))
+        .await
+        .expect("publish");
+    assert_eq!(stream(n, "s", 0, 100).await, b"ab\n\ncde\n");
+    // Any position, any length: the same bytes.
+    let whole = b"ab\n\ncde\n";
+    for pos in 0..whole.len() {
+        for max in 1..4u32 {
+            let end = (pos + max as usize).min(whole.len());
+            assert_eq!(stream(n, "s", pos as u64, max).await, &whole[pos..end]);
+        }
+    }
+    assert!(stream(n, "s", 8, 10).await.is_empty(), "at the end");
+    // Retention leaves a hole of NUL bytes; positions do not move.
+    cmd(
+        n,
+        TopicCommand::Configure {
+            topic: "s".into(),
+            config: TopicConfig {
+                max_messages: Some(1),
+                ..TopicConfig::default()
+            },
+        },
+    )
+    .await
+    .expect("configure");
+    cmd(n, publish("s", &[b"f"])).await.expect("publish");
+    assert_eq!(stream(n, "s", 0, 100).await, b"\0\0\0\0\0\0\0\0f\n");
+    assert_eq!(stream(n, "s", 9, 100).await, b"\n");
+    // A message that ends with a newline gets no second one (and "f" is gone now).
+    cmd(n, publish("s", &[b"g\n"])).await.expect("publish");
+    assert_eq!(stream(n, "s", 8, 100).await, b"\0\0g\n");
+}
+
+/// Messages older than the topic's age limit go even when nothing is published: the
+/// leader trims them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aged_messages_go_without_new_publishes() {
+    let one = node().await;
+    let n = &one.node;
+    let config = TopicConfig {
+        max_age_secs: Some(1),
+        ..TopicConfig::default()
+    };
+    cmd(n, create("aging", config)).await.expect("create");
+    cmd(n, publish("aging", &[b"old", b"older"]))
+        .await
+        .expect("publish");
+    assert_eq!(messages(n, "aging", 0).await.len(), 2);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !messages(n, "aging", 0).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "aged messages were never trimmed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let TopicAnswer::Topic(Some(t)) = ask(
+        n,
+        TopicQuery::Info {
+            topic: "aging".into(),
+        },
+    )
+    .await
+    .expect("info") else {
+        panic!("topic gone");
+    };
+    assert_eq!((t.first, t.next, t.bytes), (2, 2, 0));
+}

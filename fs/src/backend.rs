@@ -188,6 +188,8 @@ pub struct TopicStat {
     /// Offset the next message gets.
     pub next: u64,
     pub bytes: u64,
+    /// Length of the topic's stream (every message ever published, each with a newline).
+    pub stream_end: u64,
 }
 
 /// One claim of a consumer group, as `pending/` shows it.
@@ -222,6 +224,9 @@ pub trait TopicBackend: Send + Sync {
         from: u64,
         limit: usize,
     ) -> BackendResult<Vec<(u64, Vec<u8>)>>;
+    /// At most `max` bytes of the topic's stream from `pos` (removed messages read as
+    /// NUL bytes); empty at its end.
+    fn topic_stream(&self, topic: &str, pos: u64, max: u32) -> BackendResult<Vec<u8>>;
     fn group_names(&self, topic: &str) -> BackendResult<Vec<String>>;
     fn group_create(&self, topic: &str, group: &str) -> BackendResult<()>;
     fn group_delete(&self, topic: &str, group: &str) -> BackendResult<()>;

@@ -74,7 +74,7 @@ pub struct Retention {
     /// Keep at most N bytes of messages.
     #[arg(long)]
     pub max_bytes: Option<u64>,
-    /// Remove messages older than N seconds (at the next publish).
+    /// Remove messages older than N seconds.
     #[arg(long)]
     pub max_age: Option<u64>,
 }

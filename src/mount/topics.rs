@@ -78,6 +78,7 @@ impl fs::TopicBackend for KvBackend {
                 first: t.first,
                 next: t.next,
                 bytes: t.bytes,
+                stream_end: t.stream_end,
             })),
             _ => Err(unexpected()),
         }
@@ -113,12 +114,7 @@ impl fs::TopicBackend for KvBackend {
     }
 
     fn topic_configure(&self, topic: &str, json: &[u8]) -> fs::BackendResult<()> {
-        let config: TopicConfig = serde_json::from_slice(json).map_err(|e| {
-            to_fs(Error::invalid(format!(
-                "topic config: {e} (expected JSON like {{\"max_messages\": 1000, \
-                 \"max_bytes\": null, \"max_age_secs\": 86400}})"
-            )))
-        })?;
+        let config = TopicConfig::from_json(json).map_err(to_fs)?;
         self.command(TopicCommand::Configure {
             topic: topic.into(),
             config,
@@ -149,6 +145,17 @@ impl fs::TopicBackend for KvBackend {
             limit,
         })? {
             TopicAnswer::Messages(ms) => Ok(ms.into_iter().map(|m| (m.offset, m.data)).collect()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    fn topic_stream(&self, topic: &str, pos: u64, max: u32) -> fs::BackendResult<Vec<u8>> {
+        match self.query(TopicQuery::Stream {
+            topic: topic.into(),
+            pos,
+            max_bytes: max,
+        })? {
+            TopicAnswer::Stream(b) => Ok(b),
             _ => Err(unexpected()),
         }
     }

@@ -4,8 +4,9 @@
 //!
 //! - Offsets are dense and assigned here, in log order: `next` is the offset the next
 //!   message gets; `first` the oldest retained one.
-//! - Retention runs after every publish and configuration change: the oldest messages
-//!   go while the topic holds more than its count or byte limit, or messages older than
+//! - Retention runs after every publish and configuration change, and when the leader
+//!   sends a trim for a topic whose oldest message aged out: the oldest messages go
+//!   while the topic holds more than its count or byte limit, or messages older than
 //!   its age limit (by the leader's clock stamped into the entry).
 //! - A group hands out messages in offset order. A claim lives in the group's pending list
 //!   with its consumer, delivery count and deadline; once the deadline passes the next
@@ -47,6 +48,12 @@ pub fn run(a: &mut Applier<'_>, cmd: &TopicCommand) -> Result<TopicOutcome> {
             offset,
         } => ack(a, topic, group, *offset),
         TopicCommand::Seek { topic, group, to } => seek(a, topic, group, *to),
+        TopicCommand::Trim { topic } => {
+            let mut t = load_topic(a, topic)?;
+            let messages = trim(a, topic, &mut t)?;
+            store(a, l::topic_key(topic), &t)?;
+            Ok(TopicOutcome::Removed { messages })
+        }
     }
 }
 
@@ -127,6 +134,7 @@ fn create(a: &mut Applier<'_>, topic: &str, config: &TopicConfig) -> Result<Topi
         first: 0,
         next: 0,
         bytes: 0,
+        stream_end: 0,
     };
     store(a, l::topic_key(topic), &rec)?;
     Ok(TopicOutcome::Done)
@@ -184,9 +192,11 @@ fn publish(a: &mut Applier<'_>, topic: &str, messages: &[Vec<u8>]) -> Result<Top
         let rec = MessageRecord {
             time_ns: now,
             data: data.clone(),
+            pos: t.stream_end,
         };
         store(a, l::message_key(topic, t.next), &rec)?;
         t.next = t.next.saturating_add(1);
+        t.stream_end = t.stream_end.saturating_add(stream_len(data));
         t.bytes = t.bytes.saturating_add(data.len() as u64);
     }
     trim(a, topic, &mut t)?;
@@ -453,6 +463,12 @@ fn seek(a: &mut Applier<'_>, topic: &str, group: &str, to: SeekTo) -> Result<Top
     g.pending = 0;
     store(a, l::group_key(topic, group), &g)?;
     Ok(TopicOutcome::Done)
+}
+
+/// How many bytes a message takes in its topic's stream: itself, and a newline unless
+/// it ends with one (so `echo x > publish` is one line, not a line and a blank one).
+pub fn stream_len(data: &[u8]) -> u64 {
+    data.len() as u64 + u64::from(data.last() != Some(&b'\n'))
 }
 
 fn to_usize(n: u64) -> usize {

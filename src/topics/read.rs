@@ -28,6 +28,11 @@ pub fn query(view: &View, q: &TopicQuery) -> Result<TopicAnswer> {
             after,
             limit,
         } => dead_letters(view, topic, group, *after, *limit).map(TopicAnswer::DeadLetters),
+        TopicQuery::Stream {
+            topic,
+            pos,
+            max_bytes,
+        } => stream(view, topic, *pos, *max_bytes).map(TopicAnswer::Stream),
     }
 }
 
@@ -44,6 +49,7 @@ fn topic_info(name: String, t: TopicRecord) -> TopicInfo {
         next: t.next,
         bytes: t.bytes,
         config: t.config,
+        stream_end: t.stream_end,
     }
 }
 
@@ -189,6 +195,96 @@ fn dead_letters(
             consumer: d.consumer,
             deliveries: d.deliveries,
         });
+    }
+    Ok(out)
+}
+
+fn load_message(view: &View, topic: &str, offset: u64) -> Result<Option<MessageRecord>> {
+    match view.get(&l::message_key(topic, offset))? {
+        Some(v) => Ok(Some(decode(&v, "message")?)),
+        None => Ok(None),
+    }
+}
+
+/// Bytes of the topic's stream from `pos`: a binary search over the retained messages
+/// (their positions grow with their offsets) finds the one holding `pos`, then messages
+/// follow in order, each ending with a newline (see `apply::stream_len`); the hole
+/// retention left reads as NUL bytes.
+fn stream(view: &View, topic: &str, pos: u64, max_bytes: u32) -> Result<Vec<u8>> {
+    let t = require_topic(view, topic)?;
+    let max = usize::try_from(max_bytes)
+        .unwrap_or(usize::MAX)
+        .min(MAX_LIST_PAGE_BYTES);
+    let mut out = Vec::new();
+    if pos >= t.stream_end || max == 0 {
+        return Ok(out);
+    }
+    let first_pos = match load_message(view, topic, t.first)? {
+        Some(m) if t.first < t.next => m.pos,
+        _ => t.stream_end,
+    };
+    let mut pos = pos;
+    if pos < first_pos {
+        let hole = usize::try_from(first_pos - pos)
+            .unwrap_or(usize::MAX)
+            .min(max);
+        out.resize(hole, 0);
+        pos = pos.saturating_add(hole as u64);
+    }
+    // The last retained message starting at or before `pos`.
+    let (mut lo, mut hi) = (t.first, t.next);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        match load_message(view, topic, mid)? {
+            Some(m) if m.pos <= pos => lo = mid,
+            Some(_) => hi = mid,
+            None => {
+                return Err(Error::corrupt(format!(
+                    "topic {topic:?}: message {mid} missing"
+                )))
+            }
+        }
+    }
+    let mut offset = lo;
+    while out.len() < max && offset < t.next && pos < t.stream_end {
+        let Some(m) = load_message(view, topic, offset)? else {
+            break;
+        };
+        let skip = usize::try_from(pos.saturating_sub(m.pos)).unwrap_or(usize::MAX);
+        let mut line = m.data;
+        if line.last() != Some(&b'\n') {
+            line.push(b'\n');
+        }
+        let part = line.get(skip..).unwrap_or_default();
+        let take = part.len().min(max - out.len());
+        out.extend_from_slice(part.get(..take).unwrap_or_default());
+        pos = pos.saturating_add(take as u64);
+        offset += 1;
+    }
+    Ok(out)
+}
+
+/// Topics whose oldest message is older than their age limit at `now_ns` (by this
+/// node's clock; the trim itself uses the leader's stamp), at most `limit`.
+pub fn aged_topics(view: &View, now_ns: i64, limit: usize) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (k, v) in view.scan_prefix(&l::topics_prefix(), MAX_TOPIC_LIST_ENTRIES)? {
+        if out.len() >= limit {
+            break;
+        }
+        let t: TopicRecord = decode(&v, "topic")?;
+        let Some(age) = t.config.max_age_secs else {
+            continue;
+        };
+        if t.first >= t.next {
+            continue;
+        }
+        let name = l::topic_of(&k)?;
+        let oldest_allowed = now_ns
+            .saturating_sub(i64::try_from(age.saturating_mul(1_000_000_000)).unwrap_or(i64::MAX));
+        if load_message(view, &name, t.first)?.is_some_and(|m| m.time_ns < oldest_allowed) {
+            out.push(name);
+        }
     }
     Ok(out)
 }

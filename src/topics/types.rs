@@ -17,7 +17,7 @@ pub struct TopicConfig {
     /// Most message bytes kept.
     pub max_bytes: Option<u64>,
     /// Messages older than this many seconds (by the leader's clock at publish) are
-    /// removed at the next publish or configuration change.
+    /// removed (the leader checks every `LEASE_CHECK_INTERVAL_MS`).
     pub max_age_secs: Option<u64>,
 }
 
@@ -102,6 +102,11 @@ pub enum TopicCommand {
         group: String,
         to: SeekTo,
     },
+    /// Applies the topic's retention now (the leader sends it when messages have aged
+    /// out and no publish came to trim them).
+    Trim {
+        topic: String,
+    },
 }
 
 impl TopicCommand {
@@ -116,6 +121,7 @@ impl TopicCommand {
             TopicCommand::Claim { .. } => "group-claim",
             TopicCommand::Ack { .. } => "group-ack",
             TopicCommand::Seek { .. } => "group-seek",
+            TopicCommand::Trim { .. } => "topic-trim",
         }
     }
 
@@ -130,7 +136,8 @@ impl TopicCommand {
             | TopicCommand::DeleteGroup { topic, .. }
             | TopicCommand::Claim { topic, .. }
             | TopicCommand::Ack { topic, .. }
-            | TopicCommand::Seek { topic, .. } => topic,
+            | TopicCommand::Seek { topic, .. }
+            | TopicCommand::Trim { topic } => topic,
         }
     }
 }
@@ -193,6 +200,13 @@ pub enum TopicQuery {
         after: Option<u64>,
         limit: u32,
     },
+    /// At most `max_bytes` of the topic's stream from position `pos` (a removed message
+    /// reads as NUL bytes); empty at or past its end.
+    Stream {
+        topic: String,
+        pos: u64,
+        max_bytes: u32,
+    },
 }
 
 /// Answers to [`TopicQuery`].
@@ -204,6 +218,7 @@ pub enum TopicAnswer {
     Groups(Vec<GroupInfo>),
     Pending(Vec<PendingInfo>),
     DeadLetters(Vec<DeadLetter>),
+    Stream(Vec<u8>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +230,9 @@ pub struct TopicInfo {
     pub next: u64,
     pub bytes: u64,
     pub config: TopicConfig,
+    /// Length of the topic's stream: every message ever published, each ending with a
+    /// newline (see [`MessageRecord::pos`]).
+    pub stream_end: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,12 +278,18 @@ pub struct TopicRecord {
     pub first: u64,
     pub next: u64,
     pub bytes: u64,
+    /// Where the next message starts in the stream.
+    pub stream_end: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {
     pub time_ns: i64,
     pub data: Vec<u8>,
+    /// Where the message starts in the topic's stream, the concatenation of every
+    /// message ever published, each ending with a newline (added when it has none).
+    /// Positions never move: retention leaves a hole at the start of the stream.
+    pub pos: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,6 +311,26 @@ pub struct PendingRecord {
 pub struct DeadLetterRecord {
     pub consumer: String,
     pub deliveries: u32,
+}
+
+impl TopicConfig {
+    /// Parses the JSON users write to a topic's `config` file, and checks it.
+    pub fn from_json(bytes: &[u8]) -> Result<TopicConfig> {
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::invalid(format!(
+                "topic config: {e} (expected a JSON object like {{\"max_messages\": 1000, \
+                 \"max_bytes\": null, \"max_age_secs\": 86400}})"
+            ))
+        };
+        // An object only (serde would also take `[1, 2, 3]` for the three fields).
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(&e))?;
+        if !value.is_object() {
+            return Err(bad(&"not an object"));
+        }
+        let config: TopicConfig = serde_json::from_value(value).map_err(|e| bad(&e))?;
+        super::apply::check_config(&config)?;
+        Ok(config)
+    }
 }
 
 /// Checks a topic or group name: one path component.

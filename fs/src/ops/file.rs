@@ -312,8 +312,17 @@ impl AspenFs {
     pub(crate) fn do_read(&self, fh: u64, offset: u64, size: u32) -> OpResult<Vec<u8>> {
         let h = self.handles.file(fh)?;
         if !h.writable {
-            if let Some(data) = self.hooks_read(h.ino, offset, size)? {
-                return Ok(data);
+            // Files whose reads come from a service at read time.
+            match self.inodes.place(h.ino)? {
+                Some(Place::In(Tree::Hooks, p)) if !p.is_empty() => {
+                    return self.hooks_read(&p, offset, size)
+                }
+                Some(Place::In(Tree::Topics, p)) => {
+                    if let Some(data) = self.topics_read(&p, offset, size)? {
+                        return Ok(data);
+                    }
+                }
+                _ => {}
             }
         }
         h.read(offset, size)

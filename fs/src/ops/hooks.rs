@@ -17,9 +17,8 @@ use super::dir::DirSink;
 use super::{backend_errno, AspenFs, OpResult};
 use crate::attr;
 use crate::backend::HookRecord;
-use crate::inode::Place;
 use crate::limits::{MAX_HOOK_NAME_BYTES, UNKNOWN_INO};
-use crate::tree::{valid_backend_name, Tree};
+use crate::tree::valid_backend_name;
 
 /// The name of the recent event log under `/hooks`.
 const EVENTS_FILE: &str = "events";
@@ -163,19 +162,15 @@ impl AspenFs {
         Ok((fh, FopenFlags::FOPEN_DIRECT_IO))
     }
 
-    /// A read of a `/hooks` file from its current contents; `None` when `ino` is not one.
-    pub(crate) fn hooks_read(&self, ino: u64, offset: u64, size: u32) -> OpResult<Option<Vec<u8>>> {
-        let path = match self.inodes.place(ino)? {
-            Some(Place::In(Tree::Hooks, path)) if !path.is_empty() => path,
-            _ => return Ok(None),
-        };
-        let p = parse(&path).ok_or(Errno::ENOENT)?;
+    /// A read of the `/hooks` file at `path` from its current contents.
+    pub(crate) fn hooks_read(&self, path: &str, offset: u64, size: u32) -> OpResult<Vec<u8>> {
+        let p = parse(path).ok_or(Errno::ENOENT)?;
         let data = self.hook_contents(&p)?;
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(data.len());
         let end = start.saturating_add(size as usize).min(data.len());
-        Ok(Some(data.get(start..end).unwrap_or_default().to_vec()))
+        Ok(data.get(start..end).unwrap_or_default().to_vec())
     }
 
     /// readdir of `/hooks` or of one of its type directories.

@@ -6,6 +6,9 @@
 //!                                  `MAX_PUBLISH_WRITE_BYTES`, EFBIG beyond); close(2) and
 //!                                  fsync(2) return once the handle's messages are stored
 //!     messages/<offset>            retained messages, exact bytes
+//!     stream                       every message with a newline, at fixed positions (the
+//!                                  part retention removed reads as NUL bytes); grows as
+//!                                  messages arrive, so `tail -f` follows it
 //!     config                       retention, JSON; write the whole object in one write(2)
 //!     groups/<group>/              mkdir creates a consumer group, rmdir removes it
 //!         claim                    open claims the next message: reads give `pending/<offset>`
@@ -47,6 +50,7 @@ enum TopicPath {
     Publish(String),
     Messages(String),
     Message(String, u64),
+    Stream(String),
     Config(String),
     Groups(String),
     Group(String, String),
@@ -74,6 +78,7 @@ fn parse(path: &str) -> Option<TopicPath> {
         [t, "messages"] => TopicPath::Messages(t.to_string()),
         [t, "messages", o] => TopicPath::Message(t.to_string(), offset(o)?),
         [t, "config"] => TopicPath::Config(t.to_string()),
+        [t, "stream"] => TopicPath::Stream(t.to_string()),
         [t, "groups"] => TopicPath::Groups(t.to_string()),
         [t, "groups", g] => TopicPath::Group(t.to_string(), g.to_string()),
         [t, "groups", g, "claim"] => TopicPath::Claim(t.to_string(), g.to_string()),
@@ -119,6 +124,7 @@ impl TopicPath {
             | TopicPath::Publish(t)
             | TopicPath::Messages(t)
             | TopicPath::Message(t, _)
+            | TopicPath::Stream(t)
             | TopicPath::Config(t)
             | TopicPath::Groups(t)
             | TopicPath::Group(t, _)
@@ -212,6 +218,7 @@ impl AspenFs {
             }
         }
         match p {
+            TopicPath::Stream(_) => Ok(stat.stream_end),
             TopicPath::Message(topic, o) => {
                 if *o < stat.first || *o >= stat.next {
                     return Err(Errno::ENOENT);
@@ -301,6 +308,8 @@ impl AspenFs {
         let data = match &p {
             TopicPath::Publish(_) if readable => return Err(Errno::EACCES),
             TopicPath::Publish(_) => Vec::new(),
+            // Read from the service at read time (`topics_read`).
+            TopicPath::Stream(_) => Vec::new(),
             _ if !readable => Vec::new(),
             TopicPath::Message(topic, o)
             | TopicPath::PendingItem(topic, _, o)
@@ -403,6 +412,26 @@ impl AspenFs {
             _ => return Err(Errno::EBADF),
         }
         Ok(Some(n))
+    }
+
+    /// A read of the `/topics` file at `path` that is served at read time (`stream`);
+    /// `None` for the others, whose contents the handle holds.
+    pub(crate) fn topics_read(
+        &self,
+        path: &str,
+        offset: u64,
+        size: u32,
+    ) -> OpResult<Option<Vec<u8>>> {
+        match parse(path) {
+            Some(TopicPath::Stream(topic)) => {
+                let t = self.topic_service()?;
+                let data = t
+                    .topic_stream(&topic, offset, size)
+                    .map_err(backend_errno)?;
+                Ok(Some(data))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Flush or fsync of a handle: a `publish` handle publishes what was written to it,
@@ -524,7 +553,7 @@ impl AspenFs {
             self.topic_size(&p)?;
             match &p {
                 TopicPath::Topic(_) => {
-                    names = ["publish", "messages", "config", "groups"]
+                    names = ["publish", "messages", "stream", "config", "groups"]
                         .map(String::from)
                         .to_vec()
                 }
