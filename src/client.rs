@@ -290,6 +290,24 @@ impl Client {
         Ok(HookStream { rx, _conn: conn })
     }
 
+    /// A secrets request. Only reads are retried after a lost answer (a repeated put
+    /// would make another version).
+    pub async fn secret(
+        &self,
+        request: crate::secrets::SecretRequest,
+    ) -> Result<crate::secrets::SecretReply> {
+        use crate::secrets::SecretRequest as R;
+        let retry = matches!(request, R::Get { .. } | R::Query { .. });
+        let req = Request::Secret {
+            origin: self.origin,
+            request,
+        };
+        match self.call(req, retry).await? {
+            Response::Secret(r) => r,
+            _ => Err(Error::internal("unexpected response to a secrets request")),
+        }
+    }
+
     /// The recent hook events of the node this client talks to, and its delivery figures.
     pub async fn hook_recent(&self) -> Result<HookRecent> {
         match self.call(Request::HookRecent, true).await? {

@@ -13,5 +13,6 @@ pub mod net;
 pub mod node;
 pub mod raft;
 pub mod robust;
+pub mod secrets;
 pub mod store;
 pub mod topics;

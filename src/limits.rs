@@ -218,3 +218,35 @@ pub const MAX_HOOK_PATTERN_BYTES: usize = 256;
 pub const HOOK_IDLE_WAKE_MS: u64 = 1000;
 /// Overflowed events between two overflow warnings in the log (the first is always logged).
 pub const HOOK_OVERFLOW_LOG_EVERY_EVENTS: u64 = 1000;
+
+// ---- secrets (DESIGN.md section 4) ----
+
+/// Versions a secret keeps when its `max_versions` is unset (Vault's default).
+pub const DEFAULT_SECRET_MAX_VERSIONS: u32 = 10;
+/// Highest `max_versions` a secret may set.
+pub const MAX_SECRET_MAX_VERSIONS: u32 = 100;
+/// Largest secret value (plaintext), in bytes.
+pub const MAX_SECRET_VALUE_BYTES: usize = 256 * 1024;
+/// Largest stored ciphertext: the value plus age's header (about 200 bytes a recipient)
+/// and 16 bytes a 64 KiB chunk, in bytes.
+pub const MAX_SECRET_CIPHERTEXT_BYTES: usize = MAX_SECRET_VALUE_BYTES + 16 * 1024;
+/// Recipients in the cluster's recipient set.
+pub const MAX_SECRET_RECIPIENTS: usize = 16;
+/// Longest recipient string, in bytes (an x25519 recipient has 62).
+pub const MAX_SECRET_RECIPIENT_BYTES: usize = 128;
+/// Custom metadata pairs of one secret.
+pub const MAX_SECRET_CUSTOM_ENTRIES: usize = 64;
+/// Longest custom metadata key, in bytes.
+pub const MAX_SECRET_CUSTOM_KEY_BYTES: usize = 128;
+/// Longest custom metadata value, in bytes.
+pub const MAX_SECRET_CUSTOM_VALUE_BYTES: usize = 512;
+/// Versions named in one delete, undelete or destroy.
+pub const MAX_SECRET_VERSIONS_PER_COMMAND: usize = 100;
+/// Largest `delete_version_after`, in seconds (100 years).
+pub const MAX_SECRET_DELETE_AFTER_SECS: u64 = 100 * 365 * 24 * 3600;
+/// Paths in one page of a secret listing.
+pub const MAX_SECRET_LIST_ENTRIES: usize = 1000;
+/// Largest age identity file (`keys.txt`), in bytes.
+pub const MAX_AGE_IDENTITY_FILE_BYTES: u64 = 64 * 1024;
+/// Identities read from one identity file.
+pub const MAX_AGE_IDENTITIES: usize = 64;

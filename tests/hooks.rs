@@ -225,6 +225,7 @@ async fn local_node(dir: &Path, hooks: HookConfig) -> Arc<Node> {
         max_value_bytes: 1024 * 1024,
         bootstrap: Bootstrap::Init(BTreeMap::new()),
         hooks,
+        age_identity: None,
     })
     .await
     .expect("node starts");

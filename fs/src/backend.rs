@@ -247,6 +247,22 @@ pub trait TopicBackend: Send + Sync {
     fn group_dead_letters(&self, topic: &str, group: &str) -> BackendResult<Vec<u64>>;
 }
 
+/// The secrets service under `/secrets/kv` (DESIGN.md section 4): KV v2 secrets,
+/// decrypted by the node. A backend without it answers `None` from
+/// [`Backend::secrets`], and `/secrets` stays empty (EOPNOTSUPP for changes).
+pub trait SecretBackend: Send + Sync {
+    /// The current version of the secret at `path`, `None` when there is no such secret.
+    fn secret_version(&self, path: &str) -> BackendResult<Option<u64>>;
+    /// Secret paths at or below `prefix` ("" is all), at most `limit`, in order.
+    fn secret_paths(&self, prefix: &str, limit: usize) -> BackendResult<Vec<String>>;
+    /// The latest value, or version `version` (PermissionDenied without the identity).
+    fn secret_read(&self, path: &str, version: Option<u64>) -> BackendResult<Vec<u8>>;
+    /// Writes a new version; returns its number.
+    fn secret_write(&self, path: &str, value: Vec<u8>) -> BackendResult<u64>;
+    /// Soft-deletes the latest version.
+    fn secret_delete(&self, path: &str) -> BackendResult<()>;
+}
+
 /// Error categories; each maps to one errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -349,6 +365,11 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The topics service, if this backend has it.
     fn topics(&self) -> Option<&dyn TopicBackend> {
+        None
+    }
+
+    /// The secrets service, if this backend has it.
+    fn secrets(&self) -> Option<&dyn SecretBackend> {
         None
     }
 

@@ -2,7 +2,7 @@
 //! and knows nothing of raft, networks or the services that implement the backend.
 //!
 //! Layout of a mount: `kv/` (the backend's tree), `cluster/` (read-only status files),
-//! and `secrets/`, `topics/`, `hooks/` (placeholders for now). [`mount`] starts a
+//! and `secrets/`, `topics/`, `hooks/` (served by the backend's services). [`mount`] starts a
 //! mount; [`memory::MemoryBackend`] is a complete in-memory backend.
 //!
 //! Modules: `backend` (the trait), `memory` (in-memory backend; `memory/store.rs`

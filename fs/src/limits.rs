@@ -106,3 +106,14 @@ pub const MAX_PUBLISH_WRITE_BYTES: usize = 1024 * 1024 - 4096;
 /// waiting for close (the first bound is the service's batch limit).
 pub const MAX_PUBLISH_BUFFER_MESSAGES: usize = 1000;
 pub const MAX_PUBLISH_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Largest secret value written through `/secrets/kv`, in bytes (the service's own
+/// limit, `MAX_SECRET_VALUE_BYTES`, is the same; EFBIG beyond).
+pub const MAX_SECRET_FILE_BYTES: usize = 256 * 1024;
+
+/// Secret paths read to list one `/secrets/kv` directory, in paths.
+pub const MAX_SECRET_LIST_PATHS: usize = 1000;
+
+/// Directories made with mkdir under `/secrets/kv` and remembered by one mount (secret
+/// directories are implicit: they exist while a secret is below them).
+pub const MAX_SECRET_MADE_DIRS: usize = 1024;

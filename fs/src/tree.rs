@@ -3,10 +3,10 @@
 //! The root directory (inode 1) holds one directory per [`Tree`]; each tree has a fixed
 //! inode number and its own semantics, chosen by `match` in the operation modules:
 //! `kv/` is the backend's tree, `cluster/` holds read-only status files, and
-//! `topics/` and `hooks/` are served from the backend's services (`ops::topics`,
-//! `ops::hooks`), and `secrets/` is an empty placeholder until that service exists
-//! (every change there answers EOPNOTSUPP). Adding a service means giving its variant
-//! real arms in those matches.
+//! `topics/`, `hooks/` and `secrets/` are served from the backend's services
+//! (`ops::topics`, `ops::hooks`, `ops::secrets`; a backend without a service leaves its
+//! directory empty, and every change there answers EOPNOTSUPP). Adding a service means
+//! giving its variant real arms in those matches.
 
 use fuser::Errno;
 

@@ -7,6 +7,7 @@ mod hooks;
 mod kv;
 mod node;
 mod output;
+mod secrets;
 mod topic;
 mod txn_parse;
 
@@ -57,6 +58,9 @@ pub enum Cmd {
     /// Hook events (aspen hooks tail).
     #[command(subcommand)]
     Hooks(hooks::HooksCmd),
+    /// Secrets, age-encrypted at rest: aspen secrets kv put|get|delete|undelete|destroy|metadata|ls.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCmd),
     /// Mount a cluster: aspen mount HOST:PORT DIR [-o OPTIONS] [--foreground] (what mount -t aspen runs).
     Mount {
         source: String,
@@ -146,6 +150,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Group(cmd) => topic::run_group(cmd, &cli.client).await,
         Cmd::Bench(cmd) => bench::run(cmd, &cli.client).await,
         Cmd::Hooks(cmd) => hooks::run(cmd, &cli.client).await,
+        Cmd::Secrets(cmd) => secrets::run(cmd, &cli.client).await,
         // Handled in main before the runtime starts (it may fork).
         Cmd::Mount { .. } => Err(Error::internal("aspen mount must be run as a command")),
     }

@@ -66,6 +66,10 @@ pub struct NodeArgs {
     /// Spool directory for hook event files [default: <data-dir>/hooks].
     #[arg(long)]
     pub hook_dir: Option<PathBuf>,
+    /// Age identity file (keys.txt format) that decrypts secrets
+    /// [default: <data-dir>/age.key if it exists; without one the node serves secret metadata only].
+    #[arg(long, env = "ASPEN_AGE_KEY_FILE")]
+    pub age_identity: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -89,6 +93,10 @@ pub struct UpArgs {
     /// Spool directory for hook event files [default: <data-dir>/hooks].
     #[arg(long)]
     pub hook_dir: Option<PathBuf>,
+    /// Age identity file (keys.txt format) that decrypts secrets
+    /// [default: <data-dir>/age.key, created (mode 0600) on first start].
+    #[arg(long, env = "ASPEN_AGE_KEY_FILE")]
+    pub age_identity: Option<PathBuf>,
 }
 
 /// `~/.local/share/aspen` (or `$XDG_DATA_HOME/aspen`).
@@ -129,6 +137,27 @@ fn keys(data_dir: &Path, secret: Option<&Path>, token: Option<&Path>) -> Result<
     })
 }
 
+/// The node's age identity file: the one given, else `<data-dir>/age.key` when it exists
+/// (or, with `create`, after writing a new one there, mode 0600).
+fn age_identity(data_dir: &Path, given: Option<PathBuf>, create: bool) -> Result<Option<PathBuf>> {
+    if given.is_some() {
+        return Ok(given);
+    }
+    let path = data_dir.join(AGE_KEY_FILE);
+    if path.exists() {
+        return Ok(Some(path));
+    }
+    if !create {
+        return Ok(None);
+    }
+    let public = crate::secrets::Keyring::generate_file(&path)?;
+    tracing::info!(file = %path.display(), recipient = %public, "created an age identity for secrets");
+    Ok(Some(path))
+}
+
+/// Name of the default age identity file in a data dir.
+pub const AGE_KEY_FILE: &str = "age.key";
+
 fn parse_peers(peers: &[String]) -> Result<BTreeMap<NodeId, String>> {
     let mut out = BTreeMap::new();
     for p in peers {
@@ -162,8 +191,10 @@ pub async fn run_node(args: NodeArgs) -> Result<()> {
     } else {
         Bootstrap::None
     };
+    let age_identity = age_identity(&data_dir, args.age_identity, false)?;
     let config = NodeConfig {
         id: args.id,
+        age_identity,
         keys: keys(
             &data_dir,
             args.secret_file.as_deref(),
@@ -210,8 +241,10 @@ pub async fn run_up(args: UpArgs) -> Result<()> {
     };
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| Error::io(format!("cannot create {}: {e}", data_dir.display())))?;
+    let age_identity = age_identity(&data_dir, args.age_identity.clone(), true)?;
     let config = NodeConfig {
         id: 1,
+        age_identity,
         keys: keys(&data_dir, None, None)?,
         data_dir: data_dir.clone(),
         listen: args.listen.clone(),

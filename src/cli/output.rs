@@ -110,6 +110,7 @@ pub fn result_json(r: &WriteResult) -> Value {
             json!({"revision": revision, "expired": leases})
         }
         WriteResult::Topic { outcome, .. } => topic_outcome_json(outcome),
+        WriteResult::Secret { outcome, .. } => secret_outcome_json(outcome),
     }
 }
 
@@ -123,6 +124,16 @@ pub fn topic_outcome_json(o: &crate::topics::TopicOutcome) -> Value {
         }
         O::Claimed(None) => json!({"offset": null}),
         O::Removed { messages } => json!({"removed_messages": messages}),
+    }
+}
+
+pub fn secret_outcome_json(o: &crate::secrets::SecretOutcome) -> Value {
+    use crate::secrets::SecretOutcome as O;
+    match o {
+        O::Written { version } => json!({"version": version}),
+        O::Changed { versions } => json!({"versions": versions}),
+        O::Done => json!({"ok": true}),
+        O::Removed { versions } => json!({"removed_versions": versions}),
     }
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::kv::{Command, CommandResult, Event, EventKind, WriteResult};
 use crate::limits::{MAX_HOOK_EVENT_KEYS, MAX_HOOK_EVENT_KEY_BYTES, MAX_HOOK_PATTERN_BYTES};
 use crate::raft::types::NodeId;
+use crate::secrets::{SecretCommand, SecretOutcome};
 use crate::topics::{TopicCommand, TopicOutcome};
 
 /// Version of the event payload (`"v"` in every JSON line).
@@ -24,9 +25,10 @@ pub const RAFT_SNAPSHOT_CREATED: &str = "raft.snapshot_created";
 pub const RAFT_SNAPSHOT_INSTALLED: &str = "raft.snapshot_installed";
 pub const CLUSTER_MEMBERSHIP_CHANGE: &str = "cluster.membership_change";
 pub const TOPIC_PUBLISH: &str = "topic.publish";
+pub const SECRET_WRITE: &str = "secret.write";
 
 /// Every event type this version produces, in the order `/hooks` lists them.
-pub const EVENT_TYPES: [&str; 9] = [
+pub const EVENT_TYPES: [&str; 10] = [
     KV_WRITE,
     KV_DELETE,
     KV_BATCH,
@@ -36,6 +38,7 @@ pub const EVENT_TYPES: [&str; 9] = [
     RAFT_SNAPSHOT_INSTALLED,
     CLUSTER_MEMBERSHIP_CHANGE,
     TOPIC_PUBLISH,
+    SECRET_WRITE,
 ];
 
 /// One hook event. Never carries a value, only its size. Field order is the outbox
@@ -138,7 +141,12 @@ fn command_type(c: &Command) -> Option<&'static str> {
         Command::Txn(_) | Command::Rename { .. } => Some(KV_BATCH),
         Command::ExpireLeases { .. } => Some(KV_EXPIRE),
         // Publishes are handled apart (`publish_of`); other topic commands make none.
-        Command::LeaseGrant { .. } | Command::LeaseKeepAlive { .. } | Command::Topic(_) => None,
+        // Secret writes are handled apart (`secret_write_of`); other secret commands
+        // make none.
+        Command::LeaseGrant { .. }
+        | Command::LeaseKeepAlive { .. }
+        | Command::Topic(_)
+        | Command::Secret(_) => None,
     }
 }
 
@@ -166,6 +174,10 @@ pub fn from_entry(e: &AppliedEntry<'_>, node: NodeId) -> Vec<HookEvent> {
         let Ok(r) = result else { continue };
         if let Some(published) = publish_of(command, r) {
             add_publish(&mut out, e, node, r.revision(), published);
+            continue;
+        }
+        if let Some(written) = secret_write_of(command, r) {
+            add_secret_write(&mut out, e, node, r.revision(), written);
             continue;
         }
         let rev = r.revision();
@@ -220,6 +232,47 @@ fn publish_of<'c>(command: &'c Command, r: &WriteResult) -> Option<(&'c str, u64
             Some((topic, *first, *count, bytes))
         }
         _ => None,
+    }
+}
+
+/// A secret write that made a version: (path, ciphertext bytes). The value itself, even
+/// encrypted, never goes into an event.
+fn secret_write_of<'c>(command: &'c Command, r: &WriteResult) -> Option<(&'c str, u64)> {
+    match (command, r) {
+        (
+            Command::Secret(SecretCommand::Put {
+                path, ciphertext, ..
+            }),
+            WriteResult::Secret {
+                outcome: SecretOutcome::Written { .. },
+                ..
+            },
+        ) => Some((path, ciphertext.len() as u64)),
+        _ => None,
+    }
+}
+
+/// Adds a secret write to the entry's `secret.write` event (one per entry; `keys` lists
+/// the secret paths, `value_bytes` counts ciphertext bytes).
+fn add_secret_write(
+    out: &mut Vec<HookEvent>,
+    e: &AppliedEntry<'_>,
+    node: NodeId,
+    revision: u64,
+    (path, bytes): (&str, u64),
+) {
+    let pos = match out.iter().position(|h| h.kind == SECRET_WRITE) {
+        Some(p) => p,
+        None => {
+            let mut h = HookEvent::new(SECRET_WRITE, e.index, revision, node);
+            h.time_ms = Some(e.stamp_ns.div_euclid(1_000_000));
+            out.push(h);
+            out.len() - 1
+        }
+    };
+    if let Some(h) = out.get_mut(pos) {
+        h.add_key(path);
+        h.value_bytes = h.value_bytes.saturating_add(bytes);
     }
 }
 
@@ -412,6 +465,67 @@ mod tests {
             (Some(5), Some(3), 6)
         );
         assert!(e.json_line().contains("\"type\":\"topic.publish\""));
+    }
+
+    #[test]
+    fn secret_writes_make_one_event_with_paths_and_sizes_never_values() {
+        let put = |path: &str, ct: &[u8]| {
+            Command::Secret(SecretCommand::Put {
+                path: path.into(),
+                ciphertext: ct.to_vec(),
+                cas: None,
+            })
+        };
+        let written = |version| {
+            Ok(WriteResult::Secret {
+                revision: 3,
+                outcome: SecretOutcome::Written { version },
+            })
+        };
+        let commands = vec![
+            (1, put("app/db", b"age-encryption.org/v1\nAAAA")),
+            (1, put("app/cas-failed", b"age-encryption.org/v1\nBBBB")),
+            (
+                2,
+                Command::Secret(SecretCommand::Delete {
+                    path: "app/db".into(),
+                    versions: vec![],
+                }),
+            ),
+            (2, put("app/api", b"age-encryption.org/v1\nCC")),
+        ];
+        let results = vec![
+            written(1),
+            Err(crate::error::Error::new(
+                crate::error::ErrorKind::CompareFailed,
+                "cas",
+            )),
+            Ok(WriteResult::Secret {
+                revision: 3,
+                outcome: SecretOutcome::Changed { versions: vec![1] },
+            }),
+            written(4),
+        ];
+        let entry = AppliedEntry {
+            index: 9,
+            stamp_ns: 5_000_000,
+            commands: &commands,
+            results: &results,
+            changes: &[],
+            revision_before: 3,
+        };
+        let events = from_entry(&entry, 2);
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(e.kind, SECRET_WRITE);
+        assert_eq!(e.keys, vec!["app/db", "app/api"]);
+        assert_eq!(e.value_bytes, 26 + 24);
+        let line = e.json_line();
+        assert!(line.contains("\"type\":\"secret.write\""), "{line}");
+        assert!(
+            !line.contains("AAAA") && !line.contains("age-encryption"),
+            "{line}"
+        );
     }
 
     #[test]

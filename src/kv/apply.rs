@@ -465,6 +465,13 @@ impl<'v> Applier<'v> {
                     outcome,
                 })
             }
+            Command::Secret(cmd) => {
+                let outcome = crate::secrets::apply::run(self, cmd)?;
+                Ok(WriteResult::Secret {
+                    revision: 0,
+                    outcome,
+                })
+            }
             Command::LeaseGrant { ttl_secs, id } => {
                 if !(MIN_LEASE_TTL_SECS..=MAX_LEASE_TTL_SECS).contains(ttl_secs) {
                     return Err(Error::invalid(format!(
@@ -959,7 +966,8 @@ fn set_revision(result: &mut WriteResult, rev: u64) {
         | WriteResult::Lease { revision, .. }
         | WriteResult::LeaseRevoked { revision, .. }
         | WriteResult::Expired { revision, .. }
-        | WriteResult::Topic { revision, .. } => *revision = rev,
+        | WriteResult::Topic { revision, .. }
+        | WriteResult::Secret { revision, .. } => *revision = rev,
     }
 }
 

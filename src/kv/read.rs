@@ -60,6 +60,7 @@ pub fn query(view: &View, q: &ReadQuery) -> Result<ReadResult> {
         ReadQuery::LeaseList => Ok(ReadResult::Leases(leases(view)?)),
         ReadQuery::Stats => Err(Error::internal("stats are answered by the node")),
         ReadQuery::Topic(q) => crate::topics::read::query(view, q).map(ReadResult::Topic),
+        ReadQuery::Secret(q) => crate::secrets::read::query(view, q).map(ReadResult::Secret),
     }
 }
 

@@ -331,6 +331,8 @@ pub enum Command {
     },
     /// A command of the topics service.
     Topic(crate::topics::TopicCommand),
+    /// A command of the secrets service (values as age ciphertext only).
+    Secret(crate::secrets::SecretCommand),
 }
 
 impl Command {
@@ -347,6 +349,7 @@ impl Command {
             Command::LeaseRevoke { .. } => "lease-revoke",
             Command::ExpireLeases { .. } => "expire-leases",
             Command::Topic(t) => t.name(),
+            Command::Secret(s) => s.name(),
         }
     }
 }
@@ -403,6 +406,11 @@ pub enum WriteResult {
         revision: u64,
         outcome: crate::topics::TopicOutcome,
     },
+    /// Secret commands do not change KV revisions either.
+    Secret {
+        revision: u64,
+        outcome: crate::secrets::SecretOutcome,
+    },
 }
 
 impl WriteResult {
@@ -415,7 +423,8 @@ impl WriteResult {
             | WriteResult::Lease { revision, .. }
             | WriteResult::LeaseRevoked { revision, .. }
             | WriteResult::Expired { revision, .. }
-            | WriteResult::Topic { revision, .. } => *revision,
+            | WriteResult::Topic { revision, .. }
+            | WriteResult::Secret { revision, .. } => *revision,
         }
     }
 }
@@ -472,6 +481,8 @@ pub enum ReadQuery {
     Stats,
     /// A query of the topics service.
     Topic(crate::topics::TopicQuery),
+    /// A query of the secrets service (answers hold ciphertext, never plaintext).
+    Secret(crate::secrets::SecretQuery),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -490,6 +501,7 @@ pub enum ReadResult {
     Leases(Vec<LeaseInfo>),
     Stats(StoreStats),
     Topic(crate::topics::TopicAnswer),
+    Secret(crate::secrets::SecretAnswer),
 }
 
 /// Space and entry figures of a node's data dir.

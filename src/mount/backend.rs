@@ -362,6 +362,10 @@ impl fs::Backend for KvBackend {
         Some(self)
     }
 
+    fn secrets(&self) -> Option<&dyn fs::SecretBackend> {
+        Some(self)
+    }
+
     fn hook_types(&self) -> Vec<String> {
         crate::hooks::EVENT_TYPES
             .iter()

@@ -4,5 +4,6 @@
 pub mod backend;
 pub mod options;
 pub mod run;
+mod secrets;
 pub mod status;
 mod topics;

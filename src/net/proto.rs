@@ -121,6 +121,11 @@ pub enum Request {
     HookTail {
         pattern: String,
     },
+    /// A request of the secrets service; the node encrypts and decrypts values itself.
+    Secret {
+        origin: u64,
+        request: crate::secrets::SecretRequest,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -147,6 +152,7 @@ pub enum Response {
     HookRecent(Result<HookRecent, Error>),
     /// One frame of a hook tail stream: JSON lines, newline included.
     HookLines(Vec<String>),
+    Secret(Result<crate::secrets::SecretReply, Error>),
 }
 
 /// A node's recent hook events, oldest first, and its delivery figures.

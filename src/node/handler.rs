@@ -59,6 +59,9 @@ impl Handler for NodeHandler {
             }
             Request::TriggerSnapshot => Response::Done(node.snapshot_now().await),
             Request::HookRecent => Response::HookRecent(Ok(node.hook_recent())),
+            Request::Secret { origin, request } => {
+                Response::Secret(node.secret(origin, request).await)
+            }
             Request::HookTail { pattern } => {
                 super::hook_tail::stream(node.clone(), pattern, &reply).await;
                 return;

@@ -6,6 +6,7 @@ mod handler;
 mod hook_tail;
 mod leases;
 pub mod proposer;
+mod secrets;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +56,9 @@ pub struct NodeConfig {
     pub max_value_bytes: usize,
     pub bootstrap: Bootstrap,
     pub hooks: HookConfig,
+    /// This node's age identity file (`keys.txt` format) for secrets; `None`: the node
+    /// serves secret metadata only.
+    pub age_identity: Option<PathBuf>,
 }
 
 pub struct Node {
@@ -67,6 +71,7 @@ pub struct Node {
     lease: LeaseTracker,
     max_value_bytes: usize,
     hooks: Arc<HookHub>,
+    keyring: crate::secrets::Keyring,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -78,6 +83,10 @@ impl Node {
                 "--max-value-bytes must be between 1 and {MAX_VALUE_BYTES_CEILING}"
             )));
         }
+        let keyring = match &config.age_identity {
+            Some(path) => crate::secrets::Keyring::load(path)?,
+            None => crate::secrets::Keyring::empty(),
+        };
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .map_err(|e| Error::io(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -135,6 +144,7 @@ impl Node {
             lease,
             max_value_bytes: config.max_value_bytes,
             hooks,
+            keyring,
             tasks: std::sync::Mutex::new(Vec::new()),
         });
         let server = tokio::spawn(crate::net::server::serve(
@@ -258,6 +268,7 @@ impl Node {
                     "lease expiry is internal to the cluster",
                 ))
             }
+            Command::Secret(s) => crate::secrets::apply::check(s)?,
             Command::Topic(t) => {
                 crate::topics::validate_topic_name(t.topic())?;
                 match t {
@@ -292,7 +303,16 @@ impl Node {
     pub async fn write(&self, origin: u64, commands: Vec<Command>) -> Result<Vec<CommandResult>> {
         let mut waiting = Vec::with_capacity(commands.len());
         for command in commands {
-            if let Err(e) = self.check_command(&command) {
+            let checked = match &command {
+                // Secret commands come only from the secrets API (`Node::secret`), which
+                // encrypts values before they become commands.
+                Command::Secret(_) => Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    "secret commands go through the secrets API (aspen secrets)",
+                )),
+                c => self.check_command(c),
+            };
+            if let Err(e) = checked {
                 let (tx, rx) = oneshot::channel();
                 let _ = tx.send(Err(e));
                 waiting.push(rx);
@@ -309,6 +329,14 @@ impl Node {
             );
         }
         Ok(results)
+    }
+
+    /// One checked command, secret commands included (for the secrets API).
+    async fn write_checked(&self, origin: u64, command: Command) -> Result<kv::WriteResult> {
+        self.check_command(&command)?;
+        let rx = self.enqueue(origin, command)?;
+        rx.await
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::ShuttingDown, "node is stopping")))
     }
 
     /// Queues a command without checks (internal commands such as lease expiry).

@@ -68,6 +68,28 @@ pub fn command_size(c: &Command) -> usize {
         }
         C::LeaseGrant { .. } | C::LeaseKeepAlive { .. } | C::LeaseRevoke { .. } => 0,
         C::ExpireLeases { ids } => ids.len() * 8,
+        C::Secret(s) => {
+            let names = s.path().map_or(0, str::len) + 64;
+            match s {
+                crate::secrets::SecretCommand::Put { ciphertext, .. } => names + ciphertext.len(),
+                crate::secrets::SecretCommand::Delete { versions, .. }
+                | crate::secrets::SecretCommand::Undelete { versions, .. }
+                | crate::secrets::SecretCommand::Destroy { versions, .. } => {
+                    names + versions.len() * 8
+                }
+                crate::secrets::SecretCommand::SetMeta { update, .. } => {
+                    names
+                        + update
+                            .custom
+                            .as_ref()
+                            .map_or(0, |c| c.iter().map(|(k, v)| k.len() + v.len() + 8).sum())
+                }
+                crate::secrets::SecretCommand::DeleteAll { .. } => names,
+                crate::secrets::SecretCommand::SetRecipients { recipients } => {
+                    names + recipients.iter().map(|r| r.len() + 8).sum::<usize>()
+                }
+            }
+        }
         C::Topic(t) => {
             let names = t.topic().len() + 2 * crate::limits::MAX_NAME_BYTES;
             match t {

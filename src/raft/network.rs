@@ -150,6 +150,7 @@ fn variant_name(r: &Response) -> &'static str {
         Response::Done(_) => "Done",
         Response::HookRecent(_) => "HookRecent",
         Response::HookLines(_) => "HookLines",
+        Response::Secret(_) => "Secret",
         Response::Failed(_) => "Failed",
     }
 }

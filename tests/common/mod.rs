@@ -40,12 +40,18 @@ pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     pub secret_file: PathBuf,
     pub token_file: PathBuf,
+    /// Arguments every node process gets (restarts included).
+    pub node_args: Vec<String>,
 }
 
 impl Cluster {
     /// Starts `n` nodes; node 1 initializes the cluster with all of them as voters.
     pub fn start(n: usize) -> Cluster {
-        let dir = tempfile::tempdir().expect("tempdir");
+        Cluster::start_with(n, tempfile::tempdir().expect("tempdir"), Vec::new())
+    }
+
+    /// `start` in a given temp dir, with arguments every node process gets.
+    pub fn start_with(n: usize, dir: tempfile::TempDir, node_args: Vec<String>) -> Cluster {
         let secret_file = dir.path().join("secret");
         let token_file = dir.path().join("token");
         std::fs::write(&secret_file, SECRET).expect("write secret");
@@ -65,6 +71,7 @@ impl Cluster {
             nodes,
             secret_file,
             token_file,
+            node_args,
         };
         let peers: Vec<String> = c
             .nodes
@@ -99,6 +106,7 @@ impl Cluster {
             .args(["--listen", &n.addr])
             .args(["--secret-file", self.secret_file.to_str().expect("utf8")])
             .args(["--token-file", self.token_file.to_str().expect("utf8")])
+            .args(&self.node_args)
             .args(extra)
             .env("RUST_LOG", "info,lsm_tree=warn,fjall=warn,openraft=warn")
             .stdout(Stdio::null())

@@ -30,6 +30,7 @@ pub async fn node() -> One {
         max_value_bytes: 1024 * 1024,
         bootstrap: Bootstrap::Init(BTreeMap::new()),
         hooks: Default::default(),
+        age_identity: None,
     })
     .await
     .expect("node starts");

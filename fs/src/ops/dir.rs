@@ -44,6 +44,7 @@ impl AspenFs {
             Place::In(Tree::Cluster, p) if !p.is_empty() => return Err(Errno::ENOTDIR),
             Place::In(Tree::Hooks, p) => self.hooks_check_dir(&p)?,
             Place::In(Tree::Topics, p) => self.topics_check_dir(&p)?,
+            Place::In(Tree::Secrets, p) => self.secrets_check_dir(&p)?,
             _ => {}
         }
         let fh = self.handles.open_dir(ino)?;
@@ -87,6 +88,9 @@ impl AspenFs {
             Place::In(Tree::Hooks, path) => self.hooks_readdir(ino, parent, &path, offset, sink),
             Place::In(Tree::Topics, path) if self.backend.topics().is_some() => {
                 self.topics_readdir(ino, parent, &path, offset, sink)
+            }
+            Place::In(Tree::Secrets, path) if self.backend.secrets().is_some() => {
+                self.secrets_readdir(ino, parent, &path, offset, sink)
             }
             other => self.fill_fixed(ino, parent, &other, offset, sink),
         }

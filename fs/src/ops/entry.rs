@@ -94,7 +94,7 @@ impl AspenFs {
             Place::In(Tree::Cluster, _) => Err(Errno::ENOTDIR),
             Place::In(Tree::Hooks, dir) => self.hooks_lookup(parent, &dir, name),
             Place::In(Tree::Topics, dir) => self.topics_lookup(parent, &dir, name),
-            Place::In(_, _) => Err(Errno::ENOENT),
+            Place::In(Tree::Secrets, dir) => self.secrets_lookup(parent, &dir, name),
         }
     }
 
@@ -127,7 +127,7 @@ impl AspenFs {
             Place::In(Tree::Cluster, name) => Ok((self.cluster_attr(ino, &name)?, Duration::ZERO)),
             Place::In(Tree::Hooks, path) => self.hooks_getattr(ino, &path),
             Place::In(Tree::Topics, path) => self.topics_getattr(ino, &path),
-            Place::In(_, _) => Err(Errno::ENOENT),
+            Place::In(Tree::Secrets, path) => self.secrets_getattr(ino, &path),
         }
     }
 
@@ -319,8 +319,14 @@ impl AspenFs {
     }
 
     pub(crate) fn do_mkdir(&self, parent: u64, name: &OsStr, who: Creator) -> OpResult<FileAttr> {
-        if let Place::In(Tree::Topics, dir) = self.place(parent)? {
-            return self.topics_mkdir(parent, &dir, entry_name(name)?);
+        match self.place(parent)? {
+            Place::In(Tree::Topics, dir) => {
+                return self.topics_mkdir(parent, &dir, entry_name(name)?)
+            }
+            Place::In(Tree::Secrets, dir) => {
+                return self.secrets_mkdir(parent, &dir, entry_name(name)?)
+            }
+            _ => {}
         }
         let (ino, a) = self.create_entry(parent, name, EntryKind::Dir, Vec::new(), 0, who)?;
         Ok(attr::from_entry(ino, &a))
@@ -376,6 +382,9 @@ impl AspenFs {
             Place::In(Tree::Kv, dir) => dir,
             Place::In(Tree::Topics, dir) => {
                 return self.topics_remove(parent, &dir, name, kind == DeleteKind::EmptyDir)
+            }
+            Place::In(Tree::Secrets, dir) => {
+                return self.secrets_remove(parent, &dir, name, kind == DeleteKind::EmptyDir)
             }
             Place::Root => return Err(Self::no_change_here(None)),
             Place::In(t, _) => return Err(Self::no_change_here(Some(t))),

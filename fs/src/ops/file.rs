@@ -111,6 +111,9 @@ impl AspenFs {
             Place::In(Tree::Topics, p) if !p.is_empty() => {
                 self.topics_open(ino, &p, acc.readable, acc.writable)
             }
+            Place::In(Tree::Secrets, p) if !p.is_empty() => {
+                self.secrets_open(ino, &p, acc.writable, acc.truncate)
+            }
             Place::In(_, p) if !p.is_empty() => Err(Errno::ENOENT),
             _ => Err(Errno::EISDIR),
         }
@@ -195,6 +198,10 @@ impl AspenFs {
         flags: i32,
         who: Creator,
     ) -> OpResult<(FileAttr, u64, FopenFlags, Duration)> {
+        if let Place::In(Tree::Secrets, dir) = self.place(parent)? {
+            let name = name.to_str().ok_or(Errno::EINVAL)?;
+            return self.secrets_create(parent, &dir, name);
+        }
         if flags & libc::O_EXCL == 0 {
             return self.create_deferred(parent, name, flags, who);
         }
@@ -329,6 +336,9 @@ impl AspenFs {
             if let Some(n) = self.topics_write(fh, h.ino, offset, data)? {
                 return Ok(n);
             }
+            if let Some(n) = self.secrets_write(fh, offset, data)? {
+                return Ok(n);
+            }
         }
         if !h.writable {
             return Err(Errno::EBADF);
@@ -339,6 +349,7 @@ impl AspenFs {
     /// flush (every close): commit if dirty (a pending create is), return once stored.
     pub(crate) fn do_flush(&self, fh: u64) -> OpResult<()> {
         self.topics_flush(fh)?;
+        self.secrets_flush(fh)?;
         let h = self.handles.file(fh)?;
         self.commit(&h)
     }
@@ -346,6 +357,7 @@ impl AspenFs {
     /// fsync: commit if dirty, return once stored.
     pub(crate) fn do_fsync(&self, fh: u64) -> OpResult<()> {
         self.topics_flush(fh)?;
+        self.secrets_flush(fh)?;
         let h = self.handles.file(fh)?;
         self.commit(&h)
     }
@@ -355,6 +367,7 @@ impl AspenFs {
     /// application's back now.
     pub(crate) fn do_release(&self, fh: u64) -> OpResult<()> {
         self.topics_release(fh)?;
+        self.secrets_release(fh)?;
         let h = self.handles.file(fh)?;
         let result = if h.failed()? {
             tracing::error!(

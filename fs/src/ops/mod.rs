@@ -11,6 +11,7 @@ mod file;
 pub(crate) mod fuse;
 mod hooks;
 mod meta;
+mod secrets;
 mod topics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +60,8 @@ pub(crate) struct AspenFs {
     pub(crate) kernel: Arc<std::sync::OnceLock<fuser::Notifier>>,
     /// Claims of open `/topics/.../next` handles, acknowledged at release.
     next_claims: topics::NextClaims,
+    /// What open `/secrets` handles wrote, and directories made there.
+    secret_state: secrets::SecretState,
 }
 
 /// The errno for a backend error; unexpected failures are logged.
@@ -89,6 +92,7 @@ impl AspenFs {
             commits: AtomicU64::new(0),
             kernel: Arc::new(std::sync::OnceLock::new()),
             next_claims: Default::default(),
+            secret_state: Default::default(),
         }
     }
 
