@@ -46,12 +46,13 @@ done
 [ "$res" = ENAMETOOLONG ] || fail "key over 4 KiB gave $res at depth $depth"
 pass "paths over the key limit: ENAMETOOLONG (at depth $depth)"
 
-for tree in secrets topics hooks; do
+for tree in topics hooks; do
   r=$(errno_of creat "$T/m1/$tree/x"); [ "$r" = EOPNOTSUPP ] || [ "$r" = ENOTSUP ] || fail "create in /$tree gave $r"
 done
-for tree in secrets hooks; do
-  r=$(errno_of mkdir "$T/m1/$tree/d"); [ "$r" = EOPNOTSUPP ] || [ "$r" = ENOTSUP ] || fail "mkdir in /$tree gave $r"
-done
+r=$(errno_of mkdir "$T/m1/hooks/d"); [ "$r" = EOPNOTSUPP ] || [ "$r" = ENOTSUP ] || fail "mkdir in /hooks gave $r"
+# /secrets holds the services' own directories (kv/) only.
+r=$(errno_of creat "$T/m1/secrets/x"); [ "$r" = EPERM ] || fail "create in /secrets gave $r"
+r=$(errno_of mkdir "$T/m1/secrets/d"); [ "$r" = EPERM ] || fail "mkdir in /secrets gave $r"
 r=$(errno_of creat "$T/m1/cluster/x"); [ "$r" = EPERM ] || [ "$r" = EACCES ] || fail "create in /cluster gave $r"
 # In /topics, mkdir makes a topic; files are only the service's own.
 r=$(errno_of mkdir "$T/m1/topics/t"); [ "$r" = OK ] || fail "mkdir of a topic gave $r"
