@@ -77,6 +77,12 @@ fi
 grep -q "too large" "$T/dd.err" || fail "EFBIG expected: $(cat "$T/dd.err")"
 m=$(cd "$TOP/orders/groups/billing" && echo 99 > ../../publish && cat claim)
 [ -n "$m" ] || fail "claim after a new message"
+if command -v getfattr >/dev/null; then
+  [ "$(getfattr --only-values -n user.aspen.deliveries "$TOP/orders/groups/billing/$m")" = 1 ] \
+    || fail "a claim's delivery count as an xattr"
+  getfattr --only-values -n user.aspen.consumer "$TOP/orders/groups/billing/$m" | grep -q '^mount-' \
+    || fail "a claim's consumer as an xattr"
+fi
 rm "$TOP/orders/groups/billing/$m" || fail "ack"
 rm "$TOP/orders/groups/billing/$m" 2>/dev/null && fail "a second ack of the same claim"
 echo '{"max_messages": "lots"}' > "$TOP/orders/config" 2>/dev/null && fail "bad config accepted"

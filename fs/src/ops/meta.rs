@@ -87,6 +87,14 @@ impl AspenFs {
     }
 
     pub(crate) fn do_getxattr(&self, ino: u64, name: &OsStr, size: u32) -> OpResult<Answer> {
+        if let Some(attrs) = self.topics_xattrs(ino)? {
+            let value = attrs
+                .into_iter()
+                .find(|(n, _)| std::ffi::OsStr::new(n) == name)
+                .map(|(_, v)| v)
+                .ok_or(Errno::ENODATA)?;
+            return xattr::value_answer(value, size);
+        }
         let which = xattr::classify(name);
         if which == XattrName::Unsupported {
             return Err(Errno::EOPNOTSUPP);
@@ -115,6 +123,14 @@ impl AspenFs {
     }
 
     pub(crate) fn do_listxattr(&self, ino: u64, size: u32) -> OpResult<Answer> {
+        if let Some(attrs) = self.topics_xattrs(ino)? {
+            let mut names = Vec::new();
+            for (n, _) in attrs {
+                names.extend_from_slice(n.as_bytes());
+                names.push(0);
+            }
+            return xattr::answer(names, size, crate::limits::MAX_XATTR_LIST_BYTES);
+        }
         self.settle(ino)?;
         let Some(key) = self.kv_key(ino)? else {
             return xattr::list(false, &[], size);

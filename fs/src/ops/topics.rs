@@ -14,7 +14,8 @@
 //!         claim                    open claims the next message: reads give `pending/<offset>`
 //!         next                     open claims the next message: reads give its bytes;
 //!                                  close acknowledges it (at most once)
-//!         pending/<offset>         claims: reads give the bytes, unlink acknowledges
+//!         pending/<offset>         claims: reads give the bytes, unlink acknowledges;
+//!                                  xattrs user.aspen.{consumer,deliveries,deadline_ns}
 //!         dlq/<offset>             dead letters: reads give the bytes (while retained)
 //!         offset                   the committed offset; write `start`, `end` or a number
 //! ```
@@ -42,6 +43,14 @@ use crate::limits::{
     MAX_PUBLISH_WRITE_BYTES, UNKNOWN_INO,
 };
 use crate::tree::{valid_backend_name, Tree};
+
+/// Extended attributes as (name, value) pairs.
+pub(crate) type Xattrs = Vec<(String, Vec<u8>)>;
+
+/// Extended attributes of a claim (`pending/<offset>`).
+const CLAIM_CONSUMER_XATTR: &str = "user.aspen.consumer";
+const CLAIM_DELIVERIES_XATTR: &str = "user.aspen.deliveries";
+const CLAIM_DEADLINE_XATTR: &str = "user.aspen.deadline_ns";
 
 /// What a path below `/topics` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,6 +441,37 @@ impl AspenFs {
             }
             _ => Ok(None),
         }
+    }
+
+    /// Extended attributes of a `/topics` file: a claim's consumer, delivery count and
+    /// deadline (ns since the epoch) on `pending/<offset>`; `None` when `ino` is not a
+    /// `/topics` file (empty for the other `/topics` files).
+    pub(crate) fn topics_xattrs(&self, ino: u64) -> OpResult<Option<Xattrs>> {
+        let path = match self.inodes.place(ino)? {
+            Some(Place::In(Tree::Topics, path)) => path,
+            _ => return Ok(None),
+        };
+        let Some(TopicPath::PendingItem(topic, group, offset)) = parse(&path) else {
+            return Ok(Some(Vec::new()));
+        };
+        let t = self.topic_service()?;
+        let claim = t
+            .group_pending(&topic, &group)
+            .map_err(backend_errno)?
+            .into_iter()
+            .find(|c| c.offset == offset)
+            .ok_or(Errno::ENOENT)?;
+        Ok(Some(vec![
+            (CLAIM_CONSUMER_XATTR.into(), claim.consumer.into_bytes()),
+            (
+                CLAIM_DELIVERIES_XATTR.into(),
+                claim.deliveries.to_string().into_bytes(),
+            ),
+            (
+                CLAIM_DEADLINE_XATTR.into(),
+                claim.deadline_ns.to_string().into_bytes(),
+            ),
+        ]))
     }
 
     /// Flush or fsync of a handle: a `publish` handle publishes what was written to it,
