@@ -196,7 +196,12 @@ fn unknown_opt() -> impl Strategy<Value = String> {
             MountOptions::parse(key, false).is_err()
                 && !matches!(
                     key,
-                    "attr_timeout" | "entry_timeout" | "consistency" | "token_file" | "comment"
+                    "attr_timeout"
+                        | "entry_timeout"
+                        | "consistency"
+                        | "token_file"
+                        | "claim_wait"
+                        | "comment"
                 )
         }),
         // Known names with the wrong arity or value.

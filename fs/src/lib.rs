@@ -37,7 +37,8 @@ use fuser::{BackgroundSession, Config, MountOption, SessionACL};
 use crate::handle::HandleTable;
 use crate::inode::InodeTable;
 use crate::limits::{
-    DEFAULT_ATTR_TIMEOUT, DEFAULT_ENTRY_TIMEOUT, DEFAULT_THREADS, MAX_INODES, MAX_THREADS,
+    CLAIM_WAIT_MS, DEFAULT_ATTR_TIMEOUT, DEFAULT_ENTRY_TIMEOUT, DEFAULT_THREADS, MAX_CLAIM_WAIT_MS,
+    MAX_INODES, MAX_THREADS,
 };
 use crate::ops::{AspenFs, Settings};
 
@@ -59,6 +60,8 @@ pub struct MountConfig {
     pub subtype: String,
     /// Request threads; handlers block on the backend, so several run in parallel.
     pub threads: usize,
+    /// How long an open of a topic group's `claim` or `next` file waits for a message.
+    pub claim_wait: Duration,
 }
 
 impl Default for MountConfig {
@@ -72,6 +75,7 @@ impl Default for MountConfig {
             fsname: "aspen".to_string(),
             subtype: "aspen".to_string(),
             threads: DEFAULT_THREADS,
+            claim_wait: Duration::from_millis(CLAIM_WAIT_MS),
         }
     }
 }
@@ -222,6 +226,7 @@ pub fn mount(backend: Arc<dyn Backend>, dir: &Path, cfg: MountConfig) -> io::Res
         attr_ttl: cfg.attr_timeout,
         entry_ttl: cfg.entry_timeout,
         read_only: cfg.read_only,
+        claim_wait: cfg.claim_wait.min(Duration::from_millis(MAX_CLAIM_WAIT_MS)),
     };
     let changes = backend.subscribe();
     let fs = AspenFs::new(backend, inodes.clone(), settings);

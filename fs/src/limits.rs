@@ -91,8 +91,11 @@ pub const MEMORY_MAX_HOOK_EVENTS: usize = 1024;
 pub const MAX_HOOK_NAME_BYTES: usize = 64;
 
 /// How long an open of a group's `claim` or `next` file waits for a message before it
-/// reads as empty, in milliseconds.
+/// reads as empty, in milliseconds, unless the mount says otherwise (`claim_wait=`).
 pub const CLAIM_WAIT_MS: u64 = 2_000;
+/// The longest `claim_wait=` a mount accepts, in milliseconds (the waiting open holds a
+/// request thread).
+pub const MAX_CLAIM_WAIT_MS: u64 = 300_000;
 
 /// Largest message one write(2) to a topic's `publish` file may carry, in bytes. The
 /// kernel hands a write to the file system in requests of at most 256 pages (1 MiB,

@@ -16,6 +16,7 @@ pub struct MountOptions {
     pub entry_timeout: Duration,
     pub consistency: Consistency,
     pub token_file: Option<PathBuf>,
+    pub claim_wait: Duration,
 }
 
 impl Default for MountOptions {
@@ -29,6 +30,7 @@ impl Default for MountOptions {
             entry_timeout: fs.entry_timeout,
             consistency: Consistency::Linearizable,
             token_file: None,
+            claim_wait: fs.claim_wait,
         }
     }
 }
@@ -91,6 +93,16 @@ impl MountOptions {
                 ("consistency", Some("local")) => o.consistency = Consistency::Local,
                 ("consistency", Some("linearizable")) => o.consistency = Consistency::Linearizable,
                 ("token_file", Some(v)) => o.token_file = Some(PathBuf::from(v)),
+                ("claim_wait", Some(v)) => {
+                    o.claim_wait = seconds(key, v)?;
+                    let max = Duration::from_millis(aspen_fs::limits::MAX_CLAIM_WAIT_MS);
+                    if o.claim_wait > max {
+                        return Err(Error::invalid(format!(
+                            "claim_wait={v}: at most {} seconds",
+                            max.as_secs()
+                        )));
+                    }
+                }
                 (k, _) if IGNORED.contains(&k) || k.starts_with("x-") || k == "comment" => {}
                 _ if sloppy => {}
                 _ => return Err(Error::invalid(format!("unknown mount option {opt:?}"))),
@@ -109,6 +121,7 @@ impl MountOptions {
             default_permissions: self.default_permissions,
             fsname: fsname.to_string(),
             subtype: "aspen".to_string(),
+            claim_wait: self.claim_wait,
             ..aspen_fs::MountConfig::default()
         }
     }
@@ -130,6 +143,9 @@ mod tests {
         assert!(MountOptions::parse("frobnicate", false).is_err());
         assert!(MountOptions::parse("frobnicate", true).is_ok());
         assert!(MountOptions::parse("attr_timeout=-1", false).is_err());
+        let o = MountOptions::parse("claim_wait=0.5", false).unwrap();
+        assert_eq!(o.fs_config("x").claim_wait, Duration::from_millis(500));
+        assert!(MountOptions::parse("claim_wait=301", false).is_err());
         assert!(MountOptions::parse("consistency=eventual", false).is_err());
     }
 }

@@ -420,6 +420,7 @@ mod tests {
             attr_ttl: Duration::from_secs(1),
             entry_ttl: Duration::from_secs(1),
             read_only: false,
+            claim_wait: Duration::ZERO,
         };
         let fs = AspenFs::new(Arc::new(b), Arc::new(InodeTable::new(10_000)), settings);
         let (a, _) = fs.do_lookup(2, OsStr::new("d")).unwrap();

@@ -508,6 +508,7 @@ mod tests {
             attr_ttl: Duration::from_secs(1),
             entry_ttl: Duration::from_secs(1),
             read_only: false,
+            claim_wait: Duration::ZERO,
         };
         let fs = AspenFs::new(
             Arc::new(b.clone()),

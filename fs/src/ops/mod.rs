@@ -37,6 +37,8 @@ pub(crate) struct Settings {
     pub attr_ttl: Duration,
     pub entry_ttl: Duration,
     pub read_only: bool,
+    /// How long a claim through `/topics` waits for a message.
+    pub claim_wait: Duration,
 }
 
 pub(crate) struct AspenFs {

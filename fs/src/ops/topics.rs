@@ -20,7 +20,8 @@
 //!         offset                   the committed offset; write `start`, `end` or a number
 //! ```
 //!
-//! A claim happens once per open, waiting up to `CLAIM_WAIT_MS` for a message; the
+//! A claim happens once per open, waiting up to the mount's `claim_wait=` (default
+//! `CLAIM_WAIT_MS`) for a message; the
 //! file's contents are fixed at open. Publishing is write-back like `/kv` files: a
 //! handle keeps its messages (bounded) and publishes them in one command at flush, so
 //! concurrent publishers do not queue behind each other's commits on the inode lock the
@@ -39,7 +40,7 @@ use crate::attr;
 use crate::backend::TopicBackend;
 use crate::inode::Place;
 use crate::limits::{
-    CLAIM_WAIT_MS, MAX_OPEN_HANDLES, MAX_PUBLISH_BUFFER_BYTES, MAX_PUBLISH_BUFFER_MESSAGES,
+    MAX_OPEN_HANDLES, MAX_PUBLISH_BUFFER_BYTES, MAX_PUBLISH_BUFFER_MESSAGES,
     MAX_PUBLISH_WRITE_BYTES, UNKNOWN_INO,
 };
 use crate::tree::{valid_backend_name, Tree};
@@ -329,7 +330,7 @@ impl AspenFs {
             }
             TopicPath::Claim(topic, g) => {
                 self.writable()?;
-                let wait = Duration::from_millis(CLAIM_WAIT_MS);
+                let wait = self.settings.claim_wait;
                 match t.group_claim(topic, g, wait).map_err(backend_errno)? {
                     Some(o) => format!("pending/{o}\n").into_bytes(),
                     None => Vec::new(),
@@ -337,7 +338,7 @@ impl AspenFs {
             }
             TopicPath::Next(topic, g) => {
                 self.writable()?;
-                let wait = Duration::from_millis(CLAIM_WAIT_MS);
+                let wait = self.settings.claim_wait;
                 match t.group_claim(topic, g, wait).map_err(backend_errno)? {
                     Some(o) => {
                         claimed = Some((topic.clone(), g.clone(), o));
