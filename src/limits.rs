@@ -71,6 +71,10 @@ pub const MAX_VISIBILITY_MS: u64 = 12 * 3600 * 1000;
 /// Claims of one message before it is dead-lettered, by default and at most.
 pub const DEFAULT_MAX_DELIVERIES: u32 = 5;
 pub const MAX_MAX_DELIVERIES: u32 = 1_000;
+/// Most claims, or acknowledgements, in one batch command.
+pub const MAX_CLAIM_BATCH: usize = 1_000;
+/// Claims `aspen topic sub` and `aspen bench topic` ask for at a time.
+pub const SUB_CLAIM_BATCH: u32 = 64;
 /// Most messages or entries a topic listing returns.
 pub const MAX_TOPIC_LIST_ENTRIES: usize = 10_000;
 /// Most topics the leader trims for age in one housekeeping pass (every

@@ -444,3 +444,59 @@ async fn aged_messages_go_without_new_publishes() {
     };
     assert_eq!((t.first, t.next, t.bytes), (2, 2, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_claims_and_acknowledgements() {
+    let one = node().await;
+    let n = &one.node;
+    cmd(n, create("b", TopicConfig::default()))
+        .await
+        .expect("create");
+    cmd(n, publish("b", &[b"0", b"1", b"2", b"3", b"4"]))
+        .await
+        .expect("publish");
+    cmd(n, group("b", "g", SeekTo::Start, VISIBLE_LONG_MS, 5))
+        .await
+        .expect("group");
+    let batch = |max| TopicCommand::ClaimBatch {
+        topic: "b".into(),
+        group: "g".into(),
+        consumer: "c".into(),
+        max,
+    };
+    let acks = |offsets: &[u64]| TopicCommand::AckBatch {
+        topic: "b".into(),
+        group: "g".into(),
+        offsets: offsets.to_vec(),
+    };
+    let TopicOutcome::ClaimedBatch(claims) = cmd(n, batch(3)).await.expect("claim") else {
+        panic!("not a batch");
+    };
+    assert_eq!(
+        claims.iter().map(|c| c.offset).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    // An offset never claimed fails the whole batch, which then changes nothing.
+    let never = cmd(n, acks(&[0, 4])).await.expect_err("never claimed");
+    assert_eq!(never.kind, ErrorKind::InvalidInput);
+    assert_eq!(group_info(n, "b", "g").await.pending, 3);
+    assert_eq!(
+        cmd(n, acks(&[0, 1])).await.expect("ack"),
+        TopicOutcome::Acked { count: 2 }
+    );
+    // Already acknowledged ones are skipped.
+    assert_eq!(
+        cmd(n, acks(&[0, 2])).await.expect("ack"),
+        TopicOutcome::Acked { count: 1 }
+    );
+    let TopicOutcome::ClaimedBatch(rest) = cmd(n, batch(10)).await.expect("claim") else {
+        panic!("not a batch");
+    };
+    assert_eq!(rest.iter().map(|c| c.offset).collect::<Vec<_>>(), [3, 4]);
+    assert_eq!(
+        cmd(n, batch(10)).await.expect("claim"),
+        TopicOutcome::ClaimedBatch(Vec::new())
+    );
+    let too_many = cmd(n, batch(100_000)).await.expect_err("too many");
+    assert_eq!(too_many.kind, ErrorKind::TooBig);
+}

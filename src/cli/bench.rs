@@ -217,23 +217,30 @@ async fn topic(
         async move { client.topic_command(cmd).await.map(|_| ()) }
     })
     .await?;
+    // Consumers claim in batches (as `aspen topic sub` does) and acknowledge each batch.
     let per_con = published / consumers;
     let consumed = per_con * consumers;
-    let con_secs = timed(c, consumers, per_con, |client, i, _| {
+    let batch = crate::limits::SUB_CLAIM_BATCH as usize;
+    let con_secs = timed(c, consumers, per_con.div_ceil(batch), |client, i, j| {
         let topic = name.clone();
+        let max = u32::try_from(batch.min(per_con - j * batch)).unwrap_or(1);
         async move {
-            let claim = TopicCommand::Claim {
+            let claim = TopicCommand::ClaimBatch {
                 topic: topic.clone(),
                 group: "g".into(),
                 consumer: format!("bench-{i}"),
+                max,
             };
-            let TopicOutcome::Claimed(Some(claimed)) = client.topic_command(claim).await? else {
-                return Err(Error::internal("nothing to claim while messages remain"));
+            let TopicOutcome::ClaimedBatch(claims) = client.topic_command(claim).await? else {
+                return Err(Error::internal("unexpected answer to a batch claim"));
             };
-            let ack = TopicCommand::Ack {
+            if claims.len() != max as usize {
+                return Err(Error::internal("fewer claims than messages remain"));
+            }
+            let ack = TopicCommand::AckBatch {
                 topic,
                 group: "g".into(),
-                offset: claimed.offset,
+                offsets: claims.iter().map(|c| c.offset).collect(),
             };
             client.topic_command(ack).await.map(|_| ())
         }
@@ -243,7 +250,7 @@ async fn topic(
         .topic_command(TopicCommand::Delete { topic: name })
         .await?;
     print_line(&format!(
-        "aspen topic publishers={publishers} n={published} size={size}B publish/s={:.0} consumers={consumers} n={consumed} consume/s={:.0} (claim+ack each)",
+        "aspen topic publishers={publishers} n={published} size={size}B publish/s={:.0} consumers={consumers} n={consumed} consume/s={:.0} (claims and acks in batches of {batch})",
         published as f64 / pub_secs,
         consumed as f64 / con_secs,
     ))

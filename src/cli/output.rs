@@ -124,6 +124,8 @@ pub fn topic_outcome_json(o: &crate::topics::TopicOutcome) -> Value {
         }
         O::Claimed(None) => json!({"offset": null}),
         O::Removed { messages } => json!({"removed_messages": messages}),
+        O::ClaimedBatch(cs) => json!({"offsets": cs.iter().map(|c| c.offset).collect::<Vec<_>>()}),
+        O::Acked { count } => json!({"acknowledged": count}),
     }
 }
 

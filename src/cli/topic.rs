@@ -16,9 +16,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::kv::{Command, ReadQuery, ReadResult, WriteResult};
 use crate::limits::{
     DEFAULT_MAX_DELIVERIES, DEFAULT_VISIBILITY_MS, MAX_PUBLISH_BATCH_MESSAGES,
-    MAX_TOPIC_LIST_ENTRIES,
+    MAX_TOPIC_LIST_ENTRIES, SUB_CLAIM_BATCH,
 };
-use crate::topics::consumer::{claim_next, message_at};
+use crate::topics::consumer::{claim_batch, claim_next, message_at, messages_of};
 use crate::topics::*;
 
 #[derive(Subcommand, Debug)]
@@ -226,19 +226,28 @@ pub async fn run_topic(cmd: TopicCmd, c: &ClientArgs) -> Result<()> {
             wait,
             count,
         } => {
+            // Batches of claims; each message is acknowledged only after it is printed.
+            let limit = (wait.wait > 0).then(|| Duration::from_secs(wait.wait));
             let mut done = 0u64;
             while count == 0 || done < count {
-                let Some(m) = next(&client, &topic, &group, &wait).await? else {
+                let left = if count == 0 { u64::MAX } else { count - done };
+                let max = u32::try_from(left).unwrap_or(u32::MAX).min(SUB_CLAIM_BATCH);
+                let Some(claims) =
+                    claim_batch(&client, &topic, &group, &wait.consumer, max, limit).await?
+                else {
                     return Ok(());
                 };
-                print_message(c, &m)?;
-                let ack = TopicCommand::Ack {
+                for m in messages_of(&client, &topic, &claims).await? {
+                    print_message(c, &m)?;
+                    done += 1;
+                }
+                // Claims whose messages retention removed are acknowledged too.
+                let ack = TopicCommand::AckBatch {
                     topic: topic.clone(),
                     group: group.clone(),
-                    offset: m.offset,
+                    offsets: claims.iter().map(|c| c.offset).collect(),
                 };
                 write(&client, ack).await?;
-                done += 1;
             }
             Ok(())
         }

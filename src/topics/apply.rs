@@ -48,6 +48,48 @@ pub fn run(a: &mut Applier<'_>, cmd: &TopicCommand) -> Result<TopicOutcome> {
             offset,
         } => ack(a, topic, group, *offset),
         TopicCommand::Seek { topic, group, to } => seek(a, topic, group, *to),
+        TopicCommand::ClaimBatch {
+            topic,
+            group,
+            consumer,
+            max,
+        } => {
+            if *max as usize > MAX_CLAIM_BATCH {
+                return Err(Error::new(
+                    ErrorKind::TooBig,
+                    format!("at most {MAX_CLAIM_BATCH} claims in one batch"),
+                ));
+            }
+            let mut claims = Vec::new();
+            while claims.len() < *max as usize {
+                match claim(a, topic, group, consumer)? {
+                    TopicOutcome::Claimed(Some(c)) => claims.push(c),
+                    _ => break,
+                }
+            }
+            Ok(TopicOutcome::ClaimedBatch(claims))
+        }
+        TopicCommand::AckBatch {
+            topic,
+            group,
+            offsets,
+        } => {
+            if offsets.len() > MAX_CLAIM_BATCH {
+                return Err(Error::new(
+                    ErrorKind::TooBig,
+                    format!("at most {MAX_CLAIM_BATCH} acknowledgements in one batch"),
+                ));
+            }
+            let mut count = 0u64;
+            for &offset in offsets {
+                match ack(a, topic, group, offset) {
+                    Ok(_) => count += 1,
+                    Err(e) if e.kind == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(TopicOutcome::Acked { count })
+        }
         TopicCommand::Trim { topic } => {
             let mut t = load_topic(a, topic)?;
             let messages = trim(a, topic, &mut t)?;

@@ -121,6 +121,70 @@ pub async fn claim_next(
     }
 }
 
+/// Claims up to `max` messages of the group for `consumer` in one command, waiting up to
+/// `wait` (forever when `None`) for any; `None` when none came.
+pub async fn claim_batch(
+    api: &impl TopicsApi,
+    topic: &str,
+    group: &str,
+    consumer: &str,
+    max: u32,
+    wait: Option<Duration>,
+) -> Result<Option<Vec<Claim>>> {
+    let deadline = wait.map(|w| Instant::now() + w);
+    loop {
+        if claimable(api, topic, group).await? {
+            let cmd = TopicCommand::ClaimBatch {
+                topic: topic.into(),
+                group: group.into(),
+                consumer: consumer.into(),
+                max,
+            };
+            if let TopicOutcome::ClaimedBatch(claims) = api.topic_command(cmd).await? {
+                if !claims.is_empty() {
+                    return Ok(Some(claims));
+                }
+            }
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(CLAIM_POLL_MS)).await;
+    }
+}
+
+/// The retained messages among `claims`, in claim order (retention may have removed
+/// some since).
+pub async fn messages_of(
+    api: &impl TopicsApi,
+    topic: &str,
+    claims: &[Claim],
+) -> Result<Vec<Message>> {
+    let (Some(lo), Some(hi)) = (
+        claims.iter().map(|c| c.offset).min(),
+        claims.iter().map(|c| c.offset).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let span = u32::try_from(hi - lo + 1)
+        .unwrap_or(u32::MAX)
+        .min(MAX_TOPIC_LIST_ENTRIES as u32);
+    let q = TopicQuery::Messages {
+        topic: topic.into(),
+        from: lo,
+        limit: span,
+    };
+    let TopicAnswer::Messages(ms) = api.topic_query(q).await? else {
+        return Err(Error::internal("unexpected answer to a topic query"));
+    };
+    let mut by_offset: std::collections::BTreeMap<u64, Message> =
+        ms.into_iter().map(|m| (m.offset, m)).collect();
+    Ok(claims
+        .iter()
+        .filter_map(|c| by_offset.remove(&c.offset))
+        .collect())
+}
+
 /// The retained message at `offset`, `None` when retention removed it.
 pub async fn message_at(api: &impl TopicsApi, topic: &str, offset: u64) -> Result<Option<Message>> {
     let q = TopicQuery::Messages {

@@ -107,6 +107,20 @@ pub enum TopicCommand {
     Trim {
         topic: String,
     },
+    /// Claims up to `max` messages at once, as that many claims in a row would.
+    ClaimBatch {
+        topic: String,
+        group: String,
+        consumer: String,
+        max: u32,
+    },
+    /// Acknowledges several claims; offsets no longer pending are skipped (not counted
+    /// in `Acked`), an offset never claimed fails the whole command.
+    AckBatch {
+        topic: String,
+        group: String,
+        offsets: Vec<u64>,
+    },
 }
 
 impl TopicCommand {
@@ -122,6 +136,8 @@ impl TopicCommand {
             TopicCommand::Ack { .. } => "group-ack",
             TopicCommand::Seek { .. } => "group-seek",
             TopicCommand::Trim { .. } => "topic-trim",
+            TopicCommand::ClaimBatch { .. } => "group-claim-batch",
+            TopicCommand::AckBatch { .. } => "group-ack-batch",
         }
     }
 
@@ -137,7 +153,9 @@ impl TopicCommand {
             | TopicCommand::Claim { topic, .. }
             | TopicCommand::Ack { topic, .. }
             | TopicCommand::Seek { topic, .. }
-            | TopicCommand::Trim { topic } => topic,
+            | TopicCommand::Trim { topic }
+            | TopicCommand::ClaimBatch { topic, .. }
+            | TopicCommand::AckBatch { topic, .. } => topic,
         }
     }
 }
@@ -156,6 +174,12 @@ pub enum TopicOutcome {
     /// Messages removed (retention or deletion).
     Removed {
         messages: u64,
+    },
+    /// The claims a batch claim made, in order (empty: nothing claimable).
+    ClaimedBatch(Vec<Claim>),
+    /// How many claims a batch acknowledgement removed.
+    Acked {
+        count: u64,
     },
 }
 
