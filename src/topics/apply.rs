@@ -341,6 +341,7 @@ fn create_group(
         pending: 0,
         dead_letters: 0,
         settings,
+        next_lapse_ns: i64::MAX,
     };
     store(a, l::group_key(topic, group), &g)?;
     Ok(TopicOutcome::Done)
@@ -378,8 +379,17 @@ fn claim(a: &mut Applier<'_>, topic: &str, group: &str, consumer: &str) -> Resul
     let mut g = load_group(a, topic, group)?;
     let now = a.now();
     let deadline_ns = now.saturating_add(ms_to_ns(g.settings.visibility_ms));
-    // A lapsed claim first, in offset order.
-    let claims = a.scan_prefix(&l::pending_prefix(topic, group), MAX_CLAIM_SCAN_ENTRIES)?;
+    // A lapsed claim first, in offset order, when one may have lapsed: the scan walks
+    // the pending list (and, in the store, what acknowledgements left of it), so it is
+    // skipped until the earliest deadline.
+    let look = g.pending > 0 && now >= g.next_lapse_ns;
+    let claims = if look {
+        a.scan_prefix(&l::pending_prefix(topic, group), MAX_CLAIM_SCAN_ENTRIES)?
+    } else {
+        Vec::new()
+    };
+    let complete = claims.len() < MAX_CLAIM_SCAN_ENTRIES;
+    let mut earliest = i64::MAX;
     for (k, v) in claims {
         let offset = l::offset_of(&k)?;
         let p: PendingRecord = decode(&v, "claim")?;
@@ -390,6 +400,7 @@ fn claim(a: &mut Applier<'_>, topic: &str, group: &str, consumer: &str) -> Resul
             continue;
         }
         if p.deadline_ns > now {
+            earliest = earliest.min(p.deadline_ns);
             continue;
         }
         if p.deliveries >= g.settings.max_deliveries {
@@ -404,12 +415,18 @@ fn claim(a: &mut Applier<'_>, topic: &str, group: &str, consumer: &str) -> Resul
             deadline_ns,
         };
         store(a, k, &again)?;
+        // The rest of the list was not looked at: look again next time.
+        g.next_lapse_ns = now;
         store(a, l::group_key(topic, group), &g)?;
         return Ok(TopicOutcome::Claimed(Some(Claim {
             offset,
             deliveries: again.deliveries,
             deadline_ns,
         })));
+    }
+    if look {
+        // Beyond the scan's bound, claims were not seen: look again next time.
+        g.next_lapse_ns = if complete { earliest } else { now };
     }
     // Then the next message never claimed in this group.
     let offset = g.next_claim.max(t.first);
@@ -435,6 +452,7 @@ fn claim(a: &mut Applier<'_>, topic: &str, group: &str, consumer: &str) -> Resul
     store(a, l::pending_key(topic, group, offset), &p)?;
     g.pending += 1;
     g.next_claim = offset + 1;
+    g.next_lapse_ns = g.next_lapse_ns.min(deadline_ns);
     store(a, l::group_key(topic, group), &g)?;
     Ok(TopicOutcome::Claimed(Some(Claim {
         offset,
@@ -503,6 +521,7 @@ fn seek(a: &mut Applier<'_>, topic: &str, group: &str, to: SeekTo) -> Result<Top
         a.set_raw(k, None);
     }
     g.pending = 0;
+    g.next_lapse_ns = i64::MAX;
     store(a, l::group_key(topic, group), &g)?;
     Ok(TopicOutcome::Done)
 }

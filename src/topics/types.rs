@@ -322,6 +322,10 @@ pub struct GroupRecord {
     pub pending: u64,
     pub dead_letters: u64,
     pub settings: GroupSettings,
+    /// No claim lapses before this time (leader clock, ns): a claim looks through the
+    /// pending list for lapsed claims only from then on. A lower bound: acknowledgements
+    /// leave it as it is, the next look computes it again.
+    pub next_lapse_ns: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
