@@ -18,7 +18,7 @@ use crate::net::proto::Consistency;
 use crate::robust::checker::{self, Verdict};
 use crate::robust::cluster::Cluster;
 use crate::robust::history::{OpKind, Outcome, Recorder};
-use crate::robust::{fs_load, hook_check};
+use crate::robust::{fs_load, hook_check, topics_load};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -371,6 +371,14 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         watch_logs.push(log);
     }
 
+    // The topics workload, beside the KV clients in every scenario.
+    topics_load::setup(&cluster.lock().await.client()?, Duration::from_secs(60)).await?;
+    let topic_log = Arc::new(Mutex::new(topics_load::TopicLog::default()));
+    let topic_workers = {
+        let c = cluster.lock().await;
+        topics_load::start(c.client()?, c.client()?, stop.clone(), topic_log.clone())
+    };
+
     // Clients.
     let mut workers = Vec::new();
     for c in 0..cfg.clients {
@@ -502,6 +510,9 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         tokio::time::sleep(rest).await;
     }
     stop.store(true, Ordering::Relaxed);
+    for w in topic_workers {
+        let _ = w.await;
+    }
     for w in workers {
         let _ = w.await;
     }
@@ -665,16 +676,28 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
     report
         .anomalies
         .extend(check_hooks(&spools, final_revision).await);
+    let topic_client = cluster.lock().await.client()?;
+    let topic_log = match topic_log.lock() {
+        Ok(mut log) => std::mem::take(&mut *log),
+        Err(_) => {
+            report.anomalies.push("topic log poisoned".into());
+            topics_load::TopicLog::default()
+        }
+    };
+    report
+        .anomalies
+        .extend(topics_load::check(&topic_client, &topic_log).await);
+    let topic_figures = topics_load::figures(&topic_log);
     cluster.lock().await.stop_all();
 
     let mut verdict = std::fs::File::create(cfg.dir.join("verdict.txt"))?;
     writeln!(
         verdict,
-        "operations {} (completed {}, unknown {}), faults {}, final revision {final_revision}",
-        report.ops, report.ops_ok, report.ops_unknown, report.faults
+        "operations {} (completed {}, unknown {}), faults {}, final revision {final_revision}; topic: {} publishes acknowledged, {} claims, {} acknowledgements",
+        report.ops, report.ops_ok, report.ops_unknown, report.faults, topic_figures.0, topic_figures.1, topic_figures.2
     )?;
     if report.anomalies.is_empty() {
-        writeln!(verdict, "PASS: linearizable per key, every acknowledged write present, watch streams ordered without gaps or duplicates, hook events delivered once and alike on every node")?;
+        writeln!(verdict, "PASS: linearizable per key, every acknowledged write present, watch streams ordered without gaps or duplicates, hook events delivered once and alike on every node, topic publishes stored once in order and no claim after an acknowledgement")?;
     } else {
         writeln!(verdict, "FAIL:")?;
         for a in &report.anomalies {
