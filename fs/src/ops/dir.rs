@@ -30,6 +30,23 @@ pub(crate) trait DirSink {
     fn add(&mut self, name: &str, offset: u64, attr: &FileAttr, ttl: Duration) -> bool;
 }
 
+/// Adds "." and ".." to a listing that starts at position `offset`; the position of
+/// the first child to list, or `None` when the reply is already full.
+pub(crate) fn add_dots(
+    sink: &mut dyn DirSink,
+    offset: usize,
+    this: &FileAttr,
+    parent: &FileAttr,
+) -> Option<usize> {
+    if offset == 0 && sink.add(".", 1, this, Duration::ZERO) {
+        return None;
+    }
+    if offset <= 1 && sink.add("..", 2, parent, Duration::ZERO) {
+        return None;
+    }
+    Some(offset.max(2))
+}
+
 /// An entry of a directory that is not backed by `/kv`.
 enum Fixed {
     Dot,
@@ -53,6 +70,31 @@ impl AspenFs {
             return Err(e);
         }
         Ok(fh)
+    }
+
+    /// Adds a child that a service makes up (not a `/kv` entry) at `off`, with zero
+    /// TTLs: with readdirplus the kernel counts a lookup of it (given back when the
+    /// reply is full), otherwise its inode is only looked for. True when full.
+    pub(crate) fn add_synthesized(
+        &self,
+        sink: &mut dyn DirSink,
+        dir: u64,
+        name: &str,
+        off: u64,
+        kind: FileType,
+        attr: impl Fn(u64) -> FileAttr,
+    ) -> OpResult<bool> {
+        if sink.plus() {
+            let child = self.inodes.lookup(dir, name, kind, None)?;
+            let full = sink.add(name, off, &attr(child), Duration::ZERO);
+            if full {
+                self.inodes.forget(child, 1)?;
+            }
+            Ok(full)
+        } else {
+            let child = self.inodes.peek(dir, name)?.unwrap_or(UNKNOWN_INO);
+            Ok(sink.add(name, off, &attr(child), Duration::ZERO))
+        }
     }
 
     pub(crate) fn do_releasedir(&self, fh: u64) -> OpResult<()> {

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use fuser::{Errno, FileAttr, FileType, FopenFlags};
 
-use super::dir::DirSink;
+use super::dir::{add_dots, DirSink};
 use super::{backend_errno, AspenFs, OpResult};
 use crate::attr;
 use crate::backend::SecretBackend;
@@ -473,19 +473,9 @@ impl AspenFs {
             }
         }
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        let mut pos = start;
-        if pos == 0 {
-            if sink.add(".", 1, &dir_attr(ino), Duration::ZERO) {
-                return Ok(());
-            }
-            pos = 1;
-        }
-        if pos == 1 {
-            if sink.add("..", 2, &dir_attr(parent), Duration::ZERO) {
-                return Ok(());
-            }
-            pos = 2;
-        }
+        let Some(pos) = add_dots(sink, start, &dir_attr(ino), &dir_attr(parent)) else {
+            return Ok(());
+        };
         for (i, (name, is_dir)) in names.iter().enumerate().skip(pos - 2) {
             if !valid_backend_name(name) {
                 continue;
@@ -503,17 +493,7 @@ impl AspenFs {
                     file_attr(child, false)
                 }
             };
-            let full = if sink.plus() {
-                let child = self.inodes.lookup(ino, name, kind, None)?;
-                let full = sink.add(name, off, &a(child), Duration::ZERO);
-                if full {
-                    self.inodes.forget(child, 1)?;
-                }
-                full
-            } else {
-                let child = self.inodes.peek(ino, name)?.unwrap_or(UNKNOWN_INO);
-                sink.add(name, off, &a(child), Duration::ZERO)
-            };
+            let full = self.add_synthesized(sink, ino, name, off, kind, a)?;
             if full {
                 break;
             }

@@ -34,7 +34,7 @@ use std::time::{Duration, SystemTime};
 
 use fuser::{Errno, FileAttr, FileType, FopenFlags};
 
-use super::dir::DirSink;
+use super::dir::{add_dots, DirSink};
 use super::{backend_errno, AspenFs, OpResult};
 use crate::attr;
 use crate::backend::TopicBackend;
@@ -636,19 +636,14 @@ impl AspenFs {
                 _ => return Err(Errno::ENOTDIR),
             }
         }
-        let mut pos = start;
-        if pos == 0 {
-            if sink.add(".", 1, &topics_root_attr(ino), Duration::ZERO) {
-                return Ok(());
-            }
-            pos = 1;
-        }
-        if pos == 1 {
-            if sink.add("..", 2, &topics_root_attr(parent), Duration::ZERO) {
-                return Ok(());
-            }
-            pos = 2;
-        }
+        let Some(pos) = add_dots(
+            sink,
+            start,
+            &topics_root_attr(ino),
+            &topics_root_attr(parent),
+        ) else {
+            return Ok(());
+        };
         let first_index = (pos - 2).saturating_sub(skip);
         for (i, name) in names.iter().enumerate().skip(first_index) {
             let off = (skip + i + 3) as u64;
@@ -660,17 +655,8 @@ impl AspenFs {
             } else {
                 FileType::RegularFile
             };
-            let full = if sink.plus() {
-                let child = self.inodes.lookup(ino, name, kind, None)?;
-                let full = sink.add(name, off, &attr_of(child, &p, 0), Duration::ZERO);
-                if full {
-                    self.inodes.forget(child, 1)?;
-                }
-                full
-            } else {
-                let child = self.inodes.peek(ino, name)?.unwrap_or(UNKNOWN_INO);
-                sink.add(name, off, &attr_of(child, &p, 0), Duration::ZERO)
-            };
+            let full =
+                self.add_synthesized(sink, ino, name, off, kind, |child| attr_of(child, &p, 0))?;
             if full {
                 break;
             }
