@@ -180,22 +180,29 @@ pub fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>> {
     Ok(key)
 }
 
+/// Creates `path` (it must not exist) readable by its owner only (mode 0600), with
+/// `contents`, synced to disk: for files that hold keys.
+pub fn create_private_file(path: &std::path::Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot create {}: {e}", path.display())))?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    Ok(())
+}
+
 /// Reads `path`, or creates it with a new random key (mode 0600) when it does not exist.
 pub fn read_or_create_key_file(path: &std::path::Path) -> Result<Vec<u8>> {
     if !path.exists() {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io(format!("cannot create {}: {e}", path.display())))?;
-        f.write_all(format!("{hex}\n").as_bytes())?;
-        f.sync_all()?;
+        create_private_file(path, format!("{hex}\n").as_bytes())?;
     }
     read_key_file(path)
 }

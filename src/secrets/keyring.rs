@@ -85,21 +85,13 @@ impl Keyring {
 
     /// Writes a new identity file (mode 0600) unless one exists; returns its public key.
     pub fn generate_file(path: &Path) -> Result<String> {
-        use std::os::unix::fs::OpenOptionsExt;
         let id = x25519::Identity::generate();
         let public = id.to_public().to_string();
         let text = format!(
             "# created by aspen for this node's secrets\n# public key: {public}\n{}\n",
             id.to_string().expose_secret()
         );
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io(format!("cannot create {}: {e}", path.display())))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
+        crate::net::auth::create_private_file(path, text.as_bytes())?;
         Ok(public)
     }
 
